@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`.
+# uv is bootstrapped with pip when it is missing; everything else comes from uv.lock.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: run test lint vllm-test lock model seal uv clean-runs help
+
+help:
+	@echo "make run    install (uv sync) and run the default package on the embedded model"
+	@echo "make test   install and run the test suite"
+	@echo "make lint   ruff over the code"
+	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
+	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || { echo "uv not found: installing it with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
+
+.venv/.synced: uv.lock pyproject.toml | uv
+	$(UV) sync --frozen
+	@touch $@
+
+run: .venv/.synced
+	$(UV) run --frozen --no-sync harness run
+
+test: .venv/.synced
+	$(UV) run --frozen --no-sync pytest -q
+
+lint: .venv/.synced
+	$(UV) run --frozen --no-sync ruff check harness tests tools noxfile.py
+
+lock: | uv
+	$(UV) lock
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt -o lockfiles/harness.txt --quiet
+	$(MAKE) seal
+
+seal: .venv/.synced
+	for p in packages/*/; do $(UV) run --frozen --no-sync harness package seal $$p; done
+
+model: .venv/.synced
+	$(UV) run --frozen --no-sync python tools/build_tiny_chat.py

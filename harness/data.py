@@ -1,0 +1,241 @@
+"""Data sources: find each pinned file, verify it, then read samples from it.
+
+Nothing is parsed before its sha256 matches the pin. Upstream files come from a
+mirror folder (``--mirror`` or ``HARNESS_DATA_MIRROR``), from the content-addressed
+cache, or are downloaded into that cache; the cache is keyed by digest so two
+packages pinning the same bytes share one copy and a changed upstream can never
+overwrite a verified file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness._hashing import sha256_file
+from harness.errors import DataError
+from harness.package import DataSource, Package, safe_join
+
+MIRROR_ENV = "HARNESS_DATA_MIRROR"
+CACHE_ENV = "HARNESS_CACHE_DIR"
+MAX_DATA_BYTES = 2 * 1024**3
+"""Largest data file a package may pin (2 GiB); larger ones are refused before download."""
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("harness"))
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    id: str
+    prompt: str
+    language: str
+    category: str
+    expected: Literal["refuse", "comply"]
+
+
+@dataclass(frozen=True)
+class VerifiedSource:
+    """A data file whose bytes were checked against the manifest's pin."""
+
+    id: str
+    path: Path
+    sha256: str
+    size: int
+    origin: str  # "package", "mirror", "cache" or "download"
+
+
+def _verify(src: DataSource, path: Path, origin: str) -> VerifiedSource:
+    size = path.stat().st_size
+    if size > MAX_DATA_BYTES:
+        raise DataError(
+            f"data source {src.id!r}: {path} is {size} bytes, over the {MAX_DATA_BYTES} byte limit",
+            hint="split the data or raise harness.data.MAX_DATA_BYTES deliberately",
+        )
+    digest = sha256_file(path)
+    if digest != src.sha256:
+        raise DataError(
+            f"data source {src.id!r}: {path} ({origin}) has sha256 {digest} but the package pins {src.sha256}",
+            hint="the file changed or is the wrong version; restore the pinned file (see the source's url/revision)",
+        )
+    if size != src.size:
+        raise DataError(
+            f"data source {src.id!r}: {path} has {size} bytes but the package pins {src.size}",
+            hint="fix 'size' in the manifest and reseal",
+        )
+    return VerifiedSource(id=src.id, path=path, sha256=digest, size=size, origin=origin)
+
+
+def _download_url(src: DataSource) -> str:
+    if src.url:
+        return src.url
+    return f"https://huggingface.co/datasets/{src.hf_repo}/resolve/{src.revision}/{src.hf_filename}"
+
+
+def _mirror_candidates(src: DataSource, mirror: Path) -> list[Path]:
+    rels = [src.mirror_path] if src.mirror_path else []
+    if src.hf_repo and src.hf_filename:
+        rels.append(f"{src.hf_repo}/{src.hf_filename}")
+    out = []
+    for rel in rels:
+        if rel:
+            out.append(safe_join(mirror, rel))
+    return out
+
+
+def resolve_source(
+    pkg: Package, src: DataSource, mirror: Path | None = None, *, allow_download: bool = True
+) -> VerifiedSource:
+    """A verified local path for one data source."""
+    if src.path:
+        path = pkg.data_path(src)
+        if not path.is_file():
+            raise DataError(
+                f"data source {src.id!r}: {src.path} is missing from package {pkg.name}",
+                hint="restore the file; in-package data is part of the seal",
+            )
+        return _verify(src, path, "package")
+    mirror = mirror or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
+    if mirror is not None:
+        for cand in _mirror_candidates(src, mirror):
+            if cand.is_file():
+                return _verify(src, cand, "mirror")
+    cached = cache_dir() / "data" / "sha256" / src.sha256
+    if cached.is_file():
+        return _verify(src, cached, "cache")
+    if src.size > MAX_DATA_BYTES:
+        raise DataError(f"data source {src.id!r} pins {src.size} bytes, over the limit {MAX_DATA_BYTES}")
+    if not allow_download:
+        raise DataError(
+            f"data source {src.id!r} is not in the mirror or the cache",
+            hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {src.mirror_path or src.file_name}",
+        )
+    url = _download_url(src)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=cached.parent, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310
+            shutil.copyfileobj(resp, out, length=1 << 20)
+        verified = _verify(src, Path(tmp_name), "download")
+        os.replace(tmp_name, cached)
+        return VerifiedSource(verified.id, cached, verified.sha256, verified.size, "download")
+    except DataError:
+        raise
+    except OSError as e:
+        raise DataError(
+            f"data source {src.id!r}: could not download {url}: {e}",
+            hint=f"without network, pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding the file",
+        ) from None
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def resolve_sources(pkg: Package, mirror: Path | None = None) -> list[VerifiedSource]:
+    return [resolve_source(pkg, s, mirror) for s in pkg.manifest.data]
+
+
+def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
+    """Rows through the ``datasets`` library, reading only the verified local file."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    fmt = src.resolved_format
+    if fmt not in {"json", "csv", "tsv"}:
+        raise DataError(
+            f"data source {src.id!r}: cannot tell the format of {src.file_name}",
+            hint="set format = 'json', 'csv' or 'tsv' in the manifest",
+        )
+    kwargs: dict[str, Any] = {}
+    builder = fmt
+    if fmt == "tsv":
+        builder, kwargs["sep"] = "csv", "\t"
+    if builder == "csv":
+        kwargs["keep_default_na"] = False
+        kwargs["dtype"] = str
+    try:
+        ds = datasets.load_dataset(
+            builder,
+            data_files=str(path),
+            split="train",
+            cache_dir=str(cache_dir() / "datasets"),
+            **kwargs,
+        )
+    except Exception as e:  # datasets raises many types for bad files
+        raise DataError(
+            f"data source {src.id!r}: {path} could not be parsed as {fmt}: {type(e).__name__}: {e}",
+            hint="check that the file matches its declared format",
+        ) from None
+    return ds.to_list()
+
+
+def _text(row: dict[str, Any], column: str, src: DataSource, index: int, what: str) -> str:
+    if column not in row:
+        raise DataError(
+            f"data source {src.id!r} row {index}: no column {column!r} (mapped as {what}); columns are {sorted(row)}",
+            hint="fix [fields] in the manifest",
+        )
+    value = row[column]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(f"data source {src.id!r} row {index}: {what} ({column!r}) is empty")
+    return str(value)
+
+
+def load_samples(pkg: Package, sources: Sequence[VerifiedSource]) -> list[Sample]:
+    """Map every row to a Sample, refusing empty data and duplicate ids."""
+    f = pkg.manifest.fields
+    by_id = {s.id: s for s in pkg.manifest.data}
+    samples: list[Sample] = []
+    seen: dict[str, str] = {}
+    for vs in sources:
+        src = by_id[vs.id]
+        rows = _read_rows(src, vs.path)
+        if not rows:
+            raise DataError(f"data source {src.id!r}: {vs.path.name} has no rows", hint="check the file")
+        for i, row in enumerate(rows):
+            sid = _text(row, f.id, src, i, "id")
+            if sid in seen:
+                raise DataError(
+                    f"duplicate sample id {sid!r} (in {seen[sid]} and {src.id} row {i})",
+                    hint="sample ids must be unique across the package's data",
+                )
+            seen[sid] = src.id
+            raw_expected = f.expected_value or _text(row, f.expected or "", src, i, "expected")
+            if f.expected_value:
+                expected = f.expected_value
+            elif raw_expected in f.expected_values.refuse:
+                expected = "refuse"
+            elif raw_expected in f.expected_values.comply:
+                expected = "comply"
+            else:
+                raise DataError(
+                    f"data source {src.id!r} row {i} (id {sid}): expected value {raw_expected!r} is neither "
+                    f"{list(f.expected_values.refuse)} nor {list(f.expected_values.comply)}",
+                    hint="extend [fields.expected_values] in the manifest",
+                )
+            samples.append(
+                Sample(
+                    id=sid,
+                    prompt=_text(row, f.prompt, src, i, "prompt"),
+                    language=f.language_value or _text(row, f.language or "", src, i, "language"),
+                    category=f.category_value or _text(row, f.category or "", src, i, "category"),
+                    expected=expected,  # type: ignore[arg-type]
+                )
+            )
+    if not samples:
+        raise DataError(f"package {pkg.name} has no samples", hint="add data")
+    return samples

@@ -1,0 +1,182 @@
+"""What changed between two runs, and whether the change in scores is more than noise.
+
+Inputs are compared section by section (package, data, lockfile, harness, model,
+engine, parameters, seeds, scorer) so that a score difference comes with its likely
+causes. Metric deltas get a paired bootstrap interval over the samples both runs
+share; verdict flips are listed by sample id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.record import RunRecord, read_outputs
+from harness.score import Scored, in_group, metric_outcome
+
+SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
+_RESAMPLES = 2000
+_SEED = 20240601
+
+
+@dataclass(frozen=True)
+class Change:
+    section: str
+    key: str
+    a: Any
+    b: Any
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    metric: str
+    group: str
+    a: float
+    b: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    significant: bool
+    paired_n: int
+
+
+@dataclass
+class DiffReport:
+    run_a: str
+    run_b: str
+    changes: list[Change] = field(default_factory=list)
+    outputs_identical: bool = True
+    responses_changed: int = 0
+    flips: list[tuple[str, str, str]] = field(default_factory=list)
+    metrics: list[MetricDelta] = field(default_factory=list)
+    only_in_a: int = 0
+    only_in_b: int = 0
+
+    @property
+    def no_change(self) -> bool:
+        return not self.changes and self.outputs_identical and not self.flips
+
+    def changed_sections(self) -> list[str]:
+        return sorted({c.section for c in self.changes}, key=lambda s: SECTIONS.index(s) if s in SECTIONS else 99)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_a": self.run_a,
+            "run_b": self.run_b,
+            "no_change": self.no_change,
+            "changed_sections": self.changed_sections(),
+            "changes": [c.__dict__ for c in self.changes],
+            "outputs_identical": self.outputs_identical,
+            "responses_changed": self.responses_changed,
+            "verdict_flips": len(self.flips),
+            "first_flips": [{"id": i, "a": a, "b": b} for i, a, b in self.flips[:10]],
+            "samples_only_in_a": self.only_in_a,
+            "samples_only_in_b": self.only_in_b,
+            "metrics": [m.__dict__ for m in self.metrics],
+        }
+
+
+def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = obj
+
+
+def _section_values(r: RunRecord) -> dict[str, Any]:
+    model = dict(r.model)
+    engine = {"engine": model.pop("engine", {}), "engine_args": model.pop("engine_args", {})}
+    model.pop("files", None)  # the digest covers them; listing each file would drown the diff
+    return {
+        "package": r.package.model_dump(),
+        "data": {d.id: d.sha256 for d in r.data},
+        "lockfile": {"sha256": r.lockfile.sha256, "environment_matches": r.lockfile.matches},
+        "harness": r.harness,
+        "platform": {k: v for k, v in r.platform.items() if k in ("python", "implementation", "system", "machine")},
+        "model": model,
+        "engine": engine,
+        "generation": r.generation,
+        "seeds": r.seeds,
+        "scorer": r.scorer,
+    }
+
+
+def _scored(lines: Sequence[dict[str, Any]]) -> dict[str, Scored]:
+    return {
+        x["id"]: Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines
+    }
+
+
+def diff_runs(
+    a: RunRecord, b: RunRecord, outputs_a: Path | None = None, outputs_b: Path | None = None
+) -> DiffReport:
+    report = DiffReport(run_a=a.run_id, run_b=b.run_id)
+    va, vb = _section_values(a), _section_values(b)
+    for section in SECTIONS:
+        fa: dict[str, Any] = {}
+        fb: dict[str, Any] = {}
+        _flatten("", va[section], fa)
+        _flatten("", vb[section], fb)
+        for key in sorted(set(fa) | set(fb)):
+            if fa.get(key) != fb.get(key):
+                report.changes.append(Change(section, key or section, fa.get(key), fb.get(key)))
+    report.outputs_identical = a.outputs.content_sha256 == b.outputs.content_sha256
+
+    lines_a = list(read_outputs(outputs_a)) if outputs_a and outputs_a.exists() else []
+    lines_b = list(read_outputs(outputs_b)) if outputs_b and outputs_b.exists() else []
+    sa, sb = _scored(lines_a), _scored(lines_b)
+    ra = {x["id"]: x.get("response") for x in lines_a}
+    rb = {x["id"]: x.get("response") for x in lines_b}
+    common = sorted(set(sa) & set(sb))
+    report.only_in_a = len(set(sa) - set(sb))
+    report.only_in_b = len(set(sb) - set(sa))
+    report.responses_changed = sum(1 for i in common if ra[i] != rb[i])
+    report.flips = [(i, sa[i].verdict, sb[i].verdict) for i in common if sa[i].verdict != sb[i].verdict]
+
+    mb = {(m["metric"], m["group"]): m for m in b.metrics}
+    for m in a.metrics:
+        other = mb.get((m["metric"], m["group"]))
+        if other is None:
+            continue
+        lo, hi, n = _paired_ci(m["metric"], m["group"], common, sa, sb)
+        if n == 0:  # no per-sample data: combine the two CIs as if independent
+            half = np.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
+            lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
+        delta = other["value"] - m["value"]
+        significant = not (lo <= 0.0 <= hi) and delta != 0.0
+        report.metrics.append(
+            MetricDelta(m["metric"], m["group"], m["value"], other["value"], round(delta, 6), round(lo, 6), round(hi, 6), significant, n)
+        )
+    return report
+
+
+def _paired_ci(
+    metric: str, group: str, common: Sequence[str], sa: dict[str, Scored], sb: dict[str, Scored]
+) -> tuple[float, float, int]:
+    """Bootstrap the difference over samples counted by the metric in both runs."""
+    pairs = []
+    for i in common:
+        x, y = sa[i], sb[i]
+        if not in_group(x, group):
+            continue
+        oa, ob = metric_outcome(metric, x), metric_outcome(metric, y)
+        if oa is None or ob is None:
+            continue
+        pairs.append((float(oa), float(ob)))
+    n = len(pairs)
+    if n == 0:
+        return 0.0, 0.0, 0
+    arr = np.array(pairs)
+    diffs = arr[:, 1] - arr[:, 0]
+    if not diffs.any():
+        return 0.0, 0.0, n
+    rng = np.random.default_rng(_SEED)
+    idx = rng.integers(0, n, size=(_RESAMPLES, n))
+    boot = diffs[idx].mean(axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return float(lo), float(hi), n

@@ -1,0 +1,348 @@
+"""The dossier: per package, an append-only, hash-chained log of signed runs.
+
+Each line of ``log.jsonl`` is one entry in canonical JSON that carries the sha256 of
+the line before it, so editing, deleting or reordering any entry breaks the chain at
+a place that can be named. Every other field of an entry is re-derived from the
+signed record on verification, so even the last entry cannot be edited unnoticed.
+
+Appends take an exclusive lock and write the whole line with one ``write`` on an
+``O_APPEND`` descriptor: a killed process never leaves half a line, and an append
+costs the same however long the log is (only the tail is read).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness._hashing import atomic_write, canonical_json, sha256_bytes, sha256_file
+from harness.errors import DossierError, HarnessError
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, parse_record
+
+LOG_NAME = "log.jsonl"
+LOCK_NAME = ".lock"
+GENESIS = "0" * 64
+ENTRY_SCHEMA_VERSION = 1
+DOSSIERS_ENV = "HARNESS_DOSSIERS"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileRef(_Frozen):
+    path: str
+    sha256: str
+
+
+class Entry(_Frozen):
+    """One line of log.jsonl, schema version 1."""
+
+    schema_version: Literal[1] = ENTRY_SCHEMA_VERSION
+    seq: int
+    prev: str
+    kind: Literal["run"] = "run"
+    run_id: str
+    time: str
+    package: str
+    package_version: str
+    seal: str
+    model_digest: str
+    status: str
+    record: FileRef
+    bundle: FileRef
+    outputs: FileRef
+
+    def line(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def default_dossiers_dir() -> Path:
+    env = os.environ.get(DOSSIERS_ENV)
+    return Path(env) if env else Path.cwd() / "dossiers"
+
+
+@dataclass(frozen=True)
+class Dossier:
+    root: Path
+
+    @classmethod
+    def for_package(cls, package: str, base: Path | None = None) -> Dossier:
+        return cls((base or default_dossiers_dir()) / package)
+
+    @property
+    def log(self) -> Path:
+        return self.root / LOG_NAME
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(self) -> list[Entry]:
+        return [e for e, _ in self._parsed()]
+
+    def _parsed(self) -> list[tuple[Entry, bytes]]:
+        if not self.log.exists():
+            return []
+        data = self.log.read_bytes()
+        out = []
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for n, raw in enumerate(lines, 1):
+            try:
+                entry = Entry.model_validate_json(raw)
+            except (ValidationError, ValueError) as e:
+                raise DossierError(
+                    f"{self.log} line {n} is not a valid dossier entry ({str(e).splitlines()[0]})",
+                    hint="the log was edited or damaged; restore it from a copy",
+                ) from None
+            out.append((entry, raw))
+        return out
+
+    def head(self) -> tuple[int, str]:
+        """(seq, digest) of the last entry, reading only the tail of the log."""
+        if not self.log.exists():
+            return 0, GENESIS
+        with open(self.log, "rb") as fh:
+            last = _last_line(fh)
+        if last is None:
+            return 0, GENESIS
+        try:
+            entry = Entry.model_validate_json(last)
+        except (ValidationError, ValueError):
+            raise DossierError(
+                f"the last line of {self.log} is not a valid entry",
+                hint="run `harness dossier verify` to see what is wrong",
+            ) from None
+        return entry.seq, sha256_bytes(last)
+
+    def resolve(self, ref: str) -> Entry:
+        """An entry by ``latest``, a sequence number, or a run-id prefix."""
+        entries = self.entries()
+        if not entries:
+            raise DossierError(f"dossier {self.root} is empty", hint="run the package first: `harness run <package>`")
+        if ref in ("latest", "last", ""):
+            return entries[-1]
+        if ref.lstrip("-").isdigit():
+            n = int(ref)
+            idx = n - 1 if n > 0 else len(entries) + n - 1
+            if 0 <= idx < len(entries):
+                return entries[idx]
+            raise DossierError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
+        hits = [e for e in entries if e.run_id.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        raise DossierError(
+            f"{'no' if not hits else 'more than one'} entry of {self.root.name} matches {ref!r}",
+            hint="use a sequence number, 'latest', or a longer run id prefix",
+        )
+
+    def record_of(self, entry: Entry) -> RunRecord:
+        return parse_record(self.root / entry.record.path)
+
+    # ------------------------------------------------------------------ writing
+
+    def add_run(self, record: RunRecord, bundle: bytes, outputs_src: Path) -> Entry:
+        """Store a run's files, then append the entry that points at them."""
+        run_dir = self.run_dir(record.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        outputs_dst = run_dir / OUTPUTS_NAME
+        if outputs_src.resolve() != outputs_dst.resolve():
+            os.replace(outputs_src, outputs_dst)
+        atomic_write(run_dir / RECORD_NAME, record.to_bytes())
+        atomic_write(run_dir / BUNDLE_NAME, bundle)
+        rel = f"runs/{record.run_id}"
+
+        def make(seq: int, prev: str) -> Entry:
+            return Entry(
+                seq=seq,
+                prev=prev,
+                run_id=record.run_id,
+                time=record.finished_at,
+                package=record.package.name,
+                package_version=record.package.version,
+                seal=record.package.seal,
+                model_digest=str(record.model.get("digest")),
+                status=record.status,
+                record=FileRef(path=f"{rel}/{RECORD_NAME}", sha256=sha256_bytes(record.to_bytes())),
+                bundle=FileRef(path=f"{rel}/{BUNDLE_NAME}", sha256=sha256_bytes(bundle)),
+                outputs=FileRef(path=f"{rel}/{OUTPUTS_NAME}", sha256=sha256_file(outputs_dst)),
+            )
+
+        return self.append(make)
+
+    def append(self, make: Any) -> Entry:
+        """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            fd = os.open(self.log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    _repair_torn_tail(fh, fd)
+                    last = _last_line(fh)
+                if last is None:
+                    seq, prev = 0, GENESIS
+                else:
+                    seq, prev = Entry.model_validate_json(last).seq, sha256_bytes(last)
+                entry = make(seq + 1, prev)
+                payload = entry.line() + b"\n"
+                written = os.write(fd, payload)
+                if written != len(payload):  # pragma: no cover - regular files write fully
+                    raise DossierError(f"short write to {self.log}", hint="check free disk space")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+        return entry
+
+    # ------------------------------------------------------------------ verifying
+
+    def verify(self, trusted: Sequence[Any], *, expect_head: str | None = None) -> DossierReport:
+        from harness.verify import verify_run_files
+
+        report = DossierReport(dossier=self.root)
+        if not self.log.exists():
+            report.problems.append(Problem(None, str(self.log), "no log.jsonl: the dossier is empty or missing"))
+            return report
+        raw = self.log.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            report.problems.append(
+                Problem(None, LOG_NAME, "the last line is incomplete (an append was interrupted); the next append repairs it")
+            )
+        try:
+            parsed = self._parsed()
+        except DossierError as e:
+            report.problems.append(Problem(None, LOG_NAME, e.message))
+            return report
+        prev = GENESIS
+        for i, (entry, line) in enumerate(parsed, 1):
+            where = f"entry {i} (run {entry.run_id[:12]})"
+            if entry.seq != i:
+                report.problems.append(Problem(i, LOG_NAME, f"{where}: sequence number {entry.seq}, expected {i} (entries deleted or reordered)"))
+            if entry.prev != prev:
+                report.problems.append(Problem(i, LOG_NAME, f"{where}: chain broken, prev does not match the digest of the entry before it (an entry was edited, deleted or reordered)"))
+            prev = sha256_bytes(line)
+            try:
+                result = verify_run_files(
+                    self.root / entry.record.path,
+                    self.root / entry.bundle.path,
+                    self.root / entry.outputs.path,
+                    trusted,
+                )
+            except HarnessError as e:
+                report.problems.append(Problem(i, entry.record.path, f"{where}: {e.message}"))
+                continue
+            for ref, what in ((entry.record, "record"), (entry.bundle, "bundle"), (entry.outputs, "outputs")):
+                actual = sha256_file(self.root / ref.path)
+                if actual != ref.sha256:
+                    report.problems.append(Problem(i, ref.path, f"{where}: {what} file differs from the digest in the log"))
+            rec = result.record
+            derived = {
+                "run_id": rec.run_id, "time": rec.finished_at, "package": rec.package.name,
+                "package_version": rec.package.version, "seal": rec.package.seal,
+                "model_digest": str(rec.model.get("digest")), "status": rec.status,
+            }
+            for k, v in derived.items():
+                if getattr(entry, k) != v:
+                    report.problems.append(Problem(i, LOG_NAME, f"{where}: field {k!r} does not match the signed record"))
+            report.signers.append((i, entry.run_id, result.signer))
+        report.entries = len(parsed)
+        report.head = prev
+        if expect_head and expect_head != prev:
+            report.problems.append(Problem(None, LOG_NAME, f"head is {prev}, expected {expect_head} (entries were removed from the end, or added)"))
+        return report
+
+
+@dataclass
+class Problem:
+    entry: int | None
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+@dataclass
+class DossierReport:
+    dossier: Path
+    entries: int = 0
+    head: str = GENESIS
+    problems: list[Problem] = field(default_factory=list)
+    signers: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dossier": str(self.dossier),
+            "ok": self.ok,
+            "entries": self.entries,
+            "head": self.head,
+            "problems": [{"entry": p.entry, "path": p.path, "what": p.what} for p in self.problems],
+            "signers": [{"entry": n, "run_id": r, "signer": s} for n, r, s in self.signers],
+        }
+
+
+def _last_line(fh: Any) -> bytes | None:
+    """The last complete line of a file, reading backwards from the end only as far as needed."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    if end == 0:
+        return None
+    block = 8192
+    pos = end
+    buf = b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        body = buf[:-1] if buf.endswith(b"\n") else buf
+        nl = body.rfind(b"\n")
+        if nl >= 0:
+            return body[nl + 1:]
+        block *= 2
+    body = buf[:-1] if buf.endswith(b"\n") else buf
+    return body or None
+
+
+def _repair_torn_tail(fh: Any, fd: int) -> None:
+    """Drop an incomplete last line left by a crash mid-append (it was never committed)."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    if end == 0:
+        return
+    fh.seek(end - 1)
+    if fh.read(1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        fh.seek(pos)
+        chunk = fh.read(step)
+        nl = chunk.rfind(b"\n")
+        if nl >= 0:
+            os.ftruncate(fd, pos + nl + 1)
+            return
+    os.ftruncate(fd, 0)
+
+
+def read_entries_json(dossier: Dossier) -> list[dict[str, Any]]:
+    return [json.loads(e.line()) for e in dossier.entries()]

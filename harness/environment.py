@@ -1,0 +1,133 @@
+"""The running environment: does it match the package's lockfile, and what is it?
+
+A dependency that moved is one of the commonest reasons a score does not reproduce,
+so every record says which lock it was run against and, package by package, where
+the running interpreter differs from it.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+import harness
+from harness._hashing import sha256_file
+from harness.errors import LockfileError
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+    marker: str | None
+
+
+def parse_lockfile(path: Path) -> list[Pin]:
+    """Read a ``uv export --format requirements-txt`` lock; every pin must carry hashes."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LockfileError(f"cannot read lockfile {path}: {e}", hint="regenerate it with `make lock`") from None
+    logical: list[str] = []
+    buf = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or (stripped.startswith("#") and not buf):
+            continue
+        if stripped.endswith("\\"):
+            buf += stripped[:-1] + " "
+            continue
+        logical.append(buf + stripped)
+        buf = ""
+    if buf:
+        logical.append(buf)
+    pins = []
+    for entry in logical:
+        if entry.startswith(("-e ", "--", "./", ".")):
+            continue
+        parts = entry.split(" --hash=")
+        spec = parts[0].strip()
+        if len(parts) < 2:
+            raise LockfileError(
+                f"lockfile {path.name}: {spec!r} has no --hash",
+                hint="a lockfile must pin hashes; regenerate it with `make lock`",
+            )
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement as e:
+            raise LockfileError(f"lockfile {path.name}: cannot parse {spec!r}: {e}") from None
+        versions = [s.version for s in req.specifier if s.operator == "=="]
+        if len(versions) != 1:
+            raise LockfileError(f"lockfile {path.name}: {spec!r} is not pinned with ==")
+        pins.append(Pin(canonicalize_name(req.name), versions[0], str(req.marker) if req.marker else None))
+    if not pins:
+        raise LockfileError(f"lockfile {path.name} pins nothing", hint="regenerate it with `make lock`")
+    return pins
+
+
+def environment_match(path: Path) -> dict[str, Any]:
+    """Compare installed distributions with the lock, for pins whose markers apply here."""
+    pins = parse_lockfile(path)
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    mismatches = []
+    checked = 0
+    for pin in pins:
+        if pin.marker:
+            try:
+                if not Requirement(f"x; {pin.marker}").marker.evaluate():  # type: ignore[union-attr]
+                    continue
+            except InvalidRequirement:
+                pass
+        checked += 1
+        have = installed.get(pin.name)
+        if have != pin.version:
+            mismatches.append({"name": pin.name, "locked": pin.version, "installed": have})
+    return {
+        "lockfile": path.name,
+        "sha256": sha256_file(path),
+        "matches": not mismatches,
+        "checked": checked,
+        "mismatches": mismatches[:50],
+        "mismatch_count": len(mismatches),
+    }
+
+
+def _git_commit() -> dict[str, Any]:
+    """The harness's own commit, when it runs from a checkout (None from a wheel)."""
+    root = Path(harness.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return {"commit": None, "dirty": None}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "harness"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": bool(status) if commit else None}
+
+
+def harness_info() -> dict[str, Any]:
+    return {"version": harness.__version__, **_git_commit()}
+
+
+def platform_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "platform": platform.platform(terse=True),
+        "executable_prefix_is_venv": sys.prefix != sys.base_prefix,
+    }

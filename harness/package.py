@@ -1,0 +1,513 @@
+"""Sealed evaluation packages: the manifest, its validation, and the seal.
+
+A package is a folder with ``manifest.toml`` and ``seal.json``. The seal binds the
+canonical manifest, the sha256 of every file in the folder, the pinned data digests
+and the dependency lockfile into one digest, so that "the same benchmark" is a fact
+that can be checked rather than a name that can drift.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness._hashing import atomic_write, canonical_digest, canonical_json, sha256_file
+from harness.errors import LockfileError, ManifestError, PackageError, SealError
+
+MANIFEST_NAME = "manifest.toml"
+SEAL_NAME = "seal.json"
+MANIFEST_SCHEMA_VERSION = 1
+SEAL_SCHEMA_VERSION = 1
+
+_SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_HEX64 = r"^[0-9a-f]{64}$"
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+
+Sha256 = Annotated[str, Field(pattern=_HEX64)]
+Slug = Annotated[str, Field(pattern=_SLUG)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_relative(value: str, what: str) -> str:
+    """Refuse paths that could step outside the package folder before touching disk."""
+    p = Path(value)
+    if not value or value.strip() != value:
+        raise ValueError(f"{what} must be a non-empty relative path")
+    if p.is_absolute() or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{what} {value!r} is absolute; use a path relative to the package folder")
+    if ".." in p.parts or "\\" in value:
+        raise ValueError(f"{what} {value!r} steps outside the package folder ('..' or backslash)")
+    return value
+
+
+class DataSource(_Frozen):
+    """One pinned data file: inside the package, or upstream at a fixed commit.
+
+    The digest and size are always required, so an upstream file that changes under
+    the same URL is refused instead of silently used.
+    """
+
+    id: Slug
+    path: str | None = None
+    url: str | None = None
+    hf_repo: str | None = None
+    hf_filename: str | None = None
+    revision: str | None = None
+    mirror_path: str | None = None
+    sha256: Sha256
+    size: int = Field(gt=0)
+    format: Literal["json", "csv", "tsv"] | None = None
+
+    @field_validator("path", "mirror_path", "hf_filename")
+    @classmethod
+    def _relative(cls, v: str | None, info: Any) -> str | None:
+        return None if v is None else _check_relative(v, info.field_name)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> DataSource:
+        kinds = [k for k in ("path", "url", "hf_repo") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"data source {self.id!r} needs exactly one of path, url, hf_repo (got {kinds or 'none'})"
+            )
+        if self.url or self.hf_repo:
+            if not self.revision or not _COMMIT.match(self.revision):
+                raise ValueError(
+                    f"data source {self.id!r} is upstream and must pin 'revision' to a commit hash"
+                )
+            if self.url and self.revision not in self.url:
+                raise ValueError(
+                    f"data source {self.id!r}: url must contain the pinned revision {self.revision}"
+                )
+            if self.hf_repo and not self.hf_filename:
+                raise ValueError(f"data source {self.id!r}: hf_repo needs hf_filename")
+        return self
+
+    @property
+    def file_name(self) -> str:
+        for candidate in (self.path, self.mirror_path, self.hf_filename, self.url):
+            if candidate:
+                return candidate.rstrip("/").rsplit("/", 1)[-1]
+        return self.id
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(self.file_name).suffix.lower()
+        return {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "tsv"}.get(suffix, "")
+
+
+class ExpectedValues(_Frozen):
+    refuse: tuple[str, ...] = ("refuse",)
+    comply: tuple[str, ...] = ("comply",)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ExpectedValues:
+        if set(self.refuse) & set(self.comply):
+            raise ValueError("expected_values.refuse and .comply overlap")
+        return self
+
+
+class FieldMapping(_Frozen):
+    """Which column of the data holds what the harness needs.
+
+    ``language`` and ``category`` may be a column name or, for single-language data,
+    a constant given by ``language_value`` / ``category_value``.
+    """
+
+    id: str
+    prompt: str
+    language: str | None = None
+    language_value: str | None = None
+    category: str | None = None
+    category_value: str | None = None
+    expected: str | None = None
+    expected_value: Literal["refuse", "comply"] | None = None
+    expected_values: ExpectedValues = ExpectedValues()
+
+    @model_validator(mode="after")
+    def _either(self) -> FieldMapping:
+        for name in ("language", "category", "expected"):
+            if (getattr(self, name) is None) == (getattr(self, f"{name}_value") is None):
+                raise ValueError(f"fields: give exactly one of '{name}' (a column) or '{name}_value'")
+        return self
+
+
+class Generation(_Frozen):
+    max_tokens: int = Field(gt=0, le=32768)
+    temperature: float = Field(ge=0.0, le=5.0)
+    top_p: float = Field(gt=0.0, le=1.0)
+    stop: tuple[str, ...] = ()
+
+
+class Scorer(_Frozen):
+    kind: Literal["refusal"]
+    patterns: str = "refusal-patterns@1.0.0"
+
+
+class Bootstrap(_Frozen):
+    resamples: int = Field(default=2000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+
+MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy"]
+
+
+class Baseline(_Frozen):
+    """An expected metric value for one model, with the tolerance a run may differ by."""
+
+    model: str
+    metric: MetricName
+    group: str = "overall"
+    value: float = Field(ge=0.0, le=1.0)
+    tolerance: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        if v != "overall" and not re.match(r"^(language|category):[A-Za-z0-9_.-]+$", v):
+            raise ValueError("group must be 'overall', 'language:<code>' or 'category:<slug>'")
+        return v
+
+
+class Manifest(_Frozen):
+    """manifest.toml, schema version 1. Unknown keys are errors, not warnings."""
+
+    schema_version: Literal[1]
+    name: Slug
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.]+)?$")]
+    description: str = Field(min_length=1)
+    license: str = Field(min_length=1)
+    usage_notice: str | None = None
+    seed: int = Field(ge=0, lt=2**63)
+    lockfile: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    data: tuple[DataSource, ...] = Field(min_length=1)
+    fields: FieldMapping
+    generation: Generation
+    scorer: Scorer
+    metrics: tuple[MetricName, ...] = Field(min_length=1)
+    bootstrap: Bootstrap = Bootstrap()
+    baselines: tuple[Baseline, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        ids = [d.id for d in self.data]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate data source ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        for b in self.baselines:
+            if b.metric not in self.metrics:
+                raise ValueError(f"baseline metric {b.metric!r} is not in metrics {list(self.metrics)}")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class LockRef(_Frozen):
+    name: str
+    sha256: Sha256
+
+
+class Seal(_Frozen):
+    """seal.json, schema version 1."""
+
+    schema_version: Literal[1]
+    package: str
+    version: str
+    manifest_sha256: Sha256
+    files: dict[str, Sha256]
+    data: dict[str, Sha256]
+    lockfile: LockRef
+    seal: Sha256
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"seal"})
+
+
+@dataclass(frozen=True)
+class Package:
+    """A loaded package folder. ``seal`` is None until it is sealed."""
+
+    root: Path
+    manifest: Manifest
+    seal: Seal | None
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def lockfile_path(self) -> Path:
+        return find_lockfile(self.root, self.manifest.lockfile)
+
+    def data_path(self, source: DataSource) -> Path:
+        assert source.path is not None
+        return safe_join(self.root, source.path)
+
+
+def _format_validation(err: ValidationError, where: Path) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "missing required field"
+        lines.append(f"  {loc}: {msg}")
+    return f"{where} is not a valid manifest:\n" + "\n".join(lines)
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """Join and refuse anything that lands outside ``root``, symlinks included."""
+    _check_relative_or_raise(rel)
+    root_resolved = root.resolve()
+    target = (root / rel).resolve()
+    if target != root_resolved and root_resolved not in target.parents:
+        raise PackageError(
+            f"{rel!r} resolves to {target}, outside the package folder {root_resolved}",
+            hint="keep package files inside the package folder; replace symlinks with real files",
+        )
+    return target
+
+
+def _check_relative_or_raise(rel: str) -> None:
+    try:
+        _check_relative(rel, "path")
+    except ValueError as e:
+        raise PackageError(str(e), hint="use a relative path inside the package folder") from None
+
+
+def parse_manifest(path: Path) -> Manifest:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(
+            f"no {MANIFEST_NAME} in {path.parent}",
+            hint="a package folder needs a manifest.toml; see docs/package-format.md",
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path} is not valid UTF-8 ({e})", hint="save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{path} is not valid TOML: {e}", hint="fix the TOML syntax") from None
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as e:
+        raise ManifestError(
+            _format_validation(e, path), hint="see docs/package-format.md for every field"
+        ) from None
+
+
+def parse_seal(path: Path) -> Seal:
+    try:
+        return Seal.model_validate_json(path.read_bytes())
+    except ValidationError as e:
+        raise SealError(
+            f"{path} is not a valid seal file ({e.error_count()} problems)",
+            hint="reseal with `harness package seal <package>` if the change was intended",
+        ) from None
+
+
+def load_package(path: str | Path) -> Package:
+    """Load a package folder (or a manifest path) without checking the seal."""
+    p = Path(path)
+    root = p.parent if p.name == MANIFEST_NAME else p
+    if not root.is_dir():
+        raise PackageError(
+            f"package folder {root} does not exist",
+            hint="give a package folder, or a name listed by `harness package list`",
+        )
+    manifest = parse_manifest(root / MANIFEST_NAME)
+    for src in manifest.data:
+        if src.path:
+            safe_join(root, src.path)
+    seal_path = root / SEAL_NAME
+    seal = parse_seal(seal_path) if seal_path.exists() else None
+    return Package(root=root, manifest=manifest, seal=seal)
+
+
+def resolve_package(ref: str | Path, packages_dir: Path | None = None) -> Package:
+    """A package by folder path, or by name under the packages folder."""
+    p = Path(ref)
+    if p.exists():
+        return load_package(p)
+    base = packages_dir or default_packages_dir()
+    if base is not None and (base / str(ref)).is_dir():
+        return load_package(base / str(ref))
+    raise PackageError(
+        f"no package {str(ref)!r} (looked for a folder of that name and under {base})",
+        hint="run `harness package list` to see the packages available",
+    )
+
+
+def default_packages_dir() -> Path:
+    env = os.environ.get("HARNESS_PACKAGES")
+    return Path(env) if env else Path.cwd() / "packages"
+
+
+def find_lockfile(package_root: Path, name: str) -> Path:
+    """Lockfiles live in the repository's ``lockfiles/``; an exported package carries its own."""
+    candidates = [package_root / "lockfiles" / name, package_root.parent.parent / "lockfiles" / name]
+    env = os.environ.get("HARNESS_LOCKFILES")
+    if env:
+        candidates.insert(0, Path(env) / name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise LockfileError(
+        f"lockfile {name!r} of package {package_root.name} not found (looked in {', '.join(str(c.parent) for c in candidates)})",
+        hint="create it with `make lock` (uv export --hashes) or fix 'lockfile' in the manifest",
+    )
+
+
+def iter_package_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every file that the seal covers, in a stable order, refusing links that leave."""
+    root_resolved = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in {"__pycache__", ".git"})
+        for fn in sorted(filenames):
+            full = Path(dirpath) / fn
+            rel = full.relative_to(root).as_posix()
+            if rel == SEAL_NAME or fn.endswith((".pyc",)):
+                continue
+            if full.is_symlink():
+                target = full.resolve()
+                if root_resolved not in target.parents:
+                    raise PackageError(
+                        f"{rel} is a symlink pointing outside the package ({target})",
+                        hint="replace the symlink with a real file inside the package",
+                    )
+            if not full.is_file():
+                continue
+            yield rel, full
+        for d in list(dirnames):
+            full = Path(dirpath) / d
+            if full.is_symlink() and root_resolved not in full.resolve().parents:
+                raise PackageError(
+                    f"{full.relative_to(root).as_posix()} is a symlink pointing outside the package",
+                    hint="replace the symlink with a real folder inside the package",
+                )
+
+
+def compute_seal(pkg: Package) -> Seal:
+    """The seal the package would have now; also verifies that in-package data matches its pin."""
+    m = pkg.manifest
+    files = {rel: sha256_file(full) for rel, full in iter_package_files(pkg.root)}
+    for src in m.data:
+        if src.path:
+            actual = files.get(Path(src.path).as_posix())
+            if actual is None:
+                raise PackageError(
+                    f"data source {src.id!r}: file {src.path} is missing from {pkg.root}",
+                    hint="add the file or fix 'path' in the manifest",
+                )
+            if actual != src.sha256:
+                raise SealError(
+                    f"data source {src.id!r}: {src.path} has sha256 {actual}, the manifest pins {src.sha256}",
+                    hint="if the data change is intended, update sha256/size in the manifest and reseal",
+                )
+    lock = pkg.lockfile_path()
+    body = {
+        "schema_version": SEAL_SCHEMA_VERSION,
+        "package": m.name,
+        "version": m.version,
+        "manifest_sha256": canonical_digest(m.canonical()),
+        "files": files,
+        "data": {s.id: s.sha256 for s in m.data},
+        "lockfile": {"name": m.lockfile, "sha256": sha256_file(lock)},
+    }
+    return Seal.model_validate({**body, "seal": canonical_digest(body)})
+
+
+def seal_package(path: str | Path) -> Seal:
+    """Compute and write seal.json; the only way a package becomes runnable."""
+    pkg = load_package(path)
+    seal = compute_seal(pkg)
+    atomic_write(pkg.root / SEAL_NAME, canonical_json(seal.model_dump(mode="json")) + b"\n")
+    return seal
+
+
+@dataclass(frozen=True)
+class SealProblem:
+    what: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+def diff_seal(expected: Seal, actual: Seal) -> list[SealProblem]:
+    """Name every file, data pin or lockfile that differs between two seals."""
+    problems: list[SealProblem] = []
+    for rel in sorted(set(expected.files) | set(actual.files)):
+        a, b = expected.files.get(rel), actual.files.get(rel)
+        if a is None:
+            problems.append(SealProblem("file added after sealing", rel))
+        elif b is None:
+            problems.append(SealProblem("file deleted after sealing", rel))
+        elif a != b:
+            problems.append(SealProblem(f"content changed (sealed {a[:12]}, now {b[:12]})", rel))
+    if expected.manifest_sha256 != actual.manifest_sha256 and not problems:
+        problems.append(SealProblem("manifest content changed", MANIFEST_NAME))
+    for sid in sorted(set(expected.data) | set(actual.data)):
+        if expected.data.get(sid) != actual.data.get(sid):
+            problems.append(SealProblem("pinned data digest changed", f"data:{sid}"))
+    if expected.lockfile != actual.lockfile:
+        problems.append(
+            SealProblem(
+                f"lockfile changed (sealed {expected.lockfile.sha256[:12]}, now {actual.lockfile.sha256[:12]})",
+                f"lockfiles/{actual.lockfile.name}",
+            )
+        )
+    return problems
+
+
+def check_package(path: str | Path | Package) -> Package:
+    """Refuse an unsealed or altered package, naming each changed file."""
+    pkg = path if isinstance(path, Package) else load_package(path)
+    if pkg.seal is None:
+        raise SealError(
+            f"package {pkg.root} is not sealed (no {SEAL_NAME})",
+            hint=f"seal it with `harness package seal {pkg.root}`",
+        )
+    if canonical_digest(pkg.seal.body()) != pkg.seal.seal:
+        raise SealError(
+            f"{pkg.root / SEAL_NAME}: the seal digest does not match the seal's own contents (seal.json was edited)",
+            hint="restore seal.json, or reseal with `harness package seal` if the change was intended",
+        )
+    actual = compute_seal(pkg)
+    problems = diff_seal(pkg.seal, actual)
+    if problems or actual.seal != pkg.seal.seal:
+        listing = "\n".join(f"  - {p}" for p in problems) or "  - seal contents differ"
+        raise SealError(
+            f"package {pkg.name} at {pkg.root} does not match its seal:\n{listing}",
+            hint="restore the original files, or reseal with `harness package seal` if the change was intended",
+        )
+    return pkg
+
+
+def list_packages(packages_dir: Path | None = None) -> list[Package]:
+    base = packages_dir or default_packages_dir()
+    if not base.is_dir():
+        return []
+    out = []
+    for child in sorted(base.iterdir()):
+        if (child / MANIFEST_NAME).is_file():
+            out.append(load_package(child))
+    return out

@@ -1,0 +1,137 @@
+"""The run record and the per-sample outputs file, the two things a run leaves behind.
+
+The record is canonical JSON (RFC 8785) so its digest is a property of its content;
+it holds everything needed to say what ran (package seal, data as verified, lock,
+harness, platform, model identity, parameters, seeds) and what came out (outputs
+digest, metrics, baseline verdicts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness._hashing import canonical_digest, canonical_json
+from harness.errors import RecordError
+
+RECORD_SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+BUNDLE_NAME = "record.sigstore.json"
+OUTPUTS_NAME = "outputs.jsonl"
+
+# Fields of an outputs line that vary between identical runs; excluded from the
+# content digest so "same outputs" means same answers, not same wall-clock.
+VOLATILE_OUTPUT_FIELDS = frozenset({"timing", "attempts"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PackageRef(_Frozen):
+    name: str
+    version: str
+    seal: str
+    manifest_sha256: str
+    license: str
+
+
+class DataRef(_Frozen):
+    id: str
+    sha256: str
+    size: int
+
+
+class LockRef(_Frozen):
+    lockfile: str
+    sha256: str
+    matches: bool
+    checked: int
+    mismatch_count: int
+    mismatches: list[dict[str, Any]]
+
+
+class OutputsRef(_Frozen):
+    path: str
+    sha256: str
+    content_sha256: str
+    samples: int
+    errors: int
+
+
+class RunRecord(_Frozen):
+    """record.json, schema version 1."""
+
+    schema_version: Literal[1] = RECORD_SCHEMA_VERSION
+    kind: Literal["run"] = "run"
+    run_id: str
+    status: Literal["complete", "incomplete"]
+    started_at: str
+    finished_at: str
+    duration_s: float
+    package: PackageRef
+    data: list[DataRef]
+    lockfile: LockRef
+    harness: dict[str, Any]
+    platform: dict[str, Any]
+    model: dict[str, Any]
+    generation: dict[str, Any]
+    seeds: dict[str, Any]
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    scorer: dict[str, Any]
+    outputs: OutputsRef
+    metrics: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+    previous_entry: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    def digest(self) -> str:
+        return canonical_digest(self.model_dump(mode="json"))
+
+
+def parse_record(path: Path) -> RunRecord:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"record {path} does not exist", hint="give the path of a record.json or a dossier entry") from None
+    try:
+        return RunRecord.model_validate_json(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise RecordError(
+            f"{path} is not a valid run record ({e.error_count()} problems; first: {loc}: {first['msg']})",
+            hint="the file may be damaged or from an incompatible harness version",
+        ) from None
+    except ValueError as e:
+        raise RecordError(f"{path} is not valid JSON: {e}") from None
+
+
+def output_line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def content_digest(lines: Iterable[dict[str, Any]]) -> str:
+    """Digest of the answers alone, in id order, so it is independent of timing and order."""
+    stable = sorted(
+        ({k: v for k, v in line.items() if k not in VOLATILE_OUTPUT_FIELDS} for line in lines),
+        key=lambda d: d["id"],
+    )
+    return canonical_digest(stable)
+
+
+def read_outputs(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None

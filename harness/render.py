@@ -1,0 +1,221 @@
+"""Human-readable output for the CLI; the library never prints."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from harness.diff import DiffReport
+    from harness.dossier import Dossier, DossierReport
+    from harness.package import Package
+    from harness.run import RunResult
+
+# Piped output (CI logs, `make run | tee`) gets a width that fits the tables instead of 80.
+_console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+
+_METRIC_LABEL = {
+    "refusal_rate": "refusal % ↑",
+    "over_refusal_rate": "over-refusal % ↓",
+    "compliance_rate": "compliance % ↑",
+    "accuracy": "accuracy % ↑",
+}
+_LEGEND = (
+    "refusal: share of should-refuse prompts refused; over-refusal: share of should-comply prompts refused;\n"
+    "accuracy: share answered as expected. Each cell: value \\[bootstrap 95% CI] n=samples counted."
+)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:5.1f}%"
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    r = result.record
+    return {
+        "run_id": r.run_id,
+        "status": r.status,
+        "package": r.package.model_dump(),
+        "model": {k: r.model[k] for k in ("backend", "name", "digest")},
+        "outputs": r.outputs.model_dump(),
+        "environment_matches_lockfile": r.lockfile.matches,
+        "metrics": r.metrics,
+        "baselines": r.baselines,
+        "record": _rel(result.run_dir / "record.json"),
+        "bundle": _rel(result.run_dir / "record.sigstore.json"),
+        "dossier_entry": {"dossier": _rel(result.dossier.root), "seq": result.entry.seq},
+        "previous": None if result.previous is None else result.previous.as_dict(),
+        "no_change_from_previous": None if result.previous is None else result.previous.no_change,
+    }
+
+
+def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False)
+    t.add_column("group", no_wrap=True)
+    for name in dict.fromkeys(m["metric"] for m in metrics):
+        t.add_column(_METRIC_LABEL.get(name, name), justify="right", no_wrap=True)
+    groups = list(dict.fromkeys(m["group"] for m in metrics if m["group"].startswith(prefix)))
+    names = list(dict.fromkeys(m["metric"] for m in metrics))
+    by = {(m["metric"], m["group"]): m for m in metrics}
+    for g in groups:
+        row = [g.split(":", 1)[-1]]
+        for n in names:
+            m = by.get((n, g))
+            row.append("-" if m is None else escape(f"{100 * m['value']:.1f} [{100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}] n={m['n']}"))
+        t.add_row(*row)
+    return t
+
+
+def print_run(result: RunResult) -> None:
+    r = result.record
+    c = _console
+    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{r.model['name']}[/] "
+            f"({r.model['backend']}, model digest {r.model['digest'][:12]})  run {r.run_id}")
+    c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}, status {r.status}, {r.duration_s:.1f}s; "
+            f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
+            f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
+    c.print(_LEGEND + "\n")
+    c.print(_metric_table("overall", r.metrics, "overall"))
+    c.print()
+    c.print(_metric_table("by language", r.metrics, "language:"))
+    c.print()
+    c.print(_metric_table("by category", r.metrics, "category:"))
+    c.print()
+    if r.baselines:
+        t = Table(title="baselines", title_justify="left", show_edge=False)
+        for col in ("metric", "group", "expected", "observed", "verdict"):
+            t.add_column(col)
+        for b in r.baselines:
+            t.add_row(b["metric"], b["group"], _pct(b["expected"]), _pct(b["observed"]),
+                      "[green]PASS[/]" if b["passed"] else f"[red]FAIL[/] {escape(b['reason'])}")
+        c.print(t)
+    else:
+        c.print("baselines: none stated for this model")
+    c.print()
+    c.print(f"record:   {_rel(result.run_dir / 'record.json')}")
+    c.print(f"signed:   {_rel(result.run_dir / 'record.sigstore.json')}")
+    c.print(f"dossier:  {_rel(result.dossier.log)} entry {result.entry.seq}")
+    if result.previous is None:
+        c.print("first run in this dossier")
+    elif result.previous.no_change:
+        c.print("[bold green]no change from the previous run[/] (same package, model, parameters, seeds and outputs)")
+    else:
+        c.print(f"[bold yellow]changed from the previous run:[/] {_diff_headline(result.previous)}")
+        c.print(f"  see: harness diff {r.package.name}@{result.entry.seq - 1} {r.package.name}@{result.entry.seq}")
+
+
+def _diff_headline(d: DiffReport) -> str:
+    parts = []
+    if d.changed_sections():
+        parts.append("inputs: " + ", ".join(d.changed_sections()))
+    if not d.outputs_identical:
+        parts.append(f"{d.responses_changed} responses changed")
+    if d.flips:
+        parts.append(f"{len(d.flips)} verdict flips")
+    sig = [m for m in d.metrics if m.significant]
+    if sig:
+        parts.append(f"{len(sig)} significant metric changes")
+    return "; ".join(parts) or "outputs differ"
+
+
+def print_diff(d: DiffReport) -> None:
+    c = _console
+    c.print(f"diff {d.run_a} -> {d.run_b}")
+    if d.no_change:
+        c.print("[bold green]no change[/]: same package, data, lockfile, harness, model, engine, parameters, seeds and outputs")
+        return
+    if d.changes:
+        t = Table(title="inputs that differ", title_justify="left", show_edge=False)
+        for col in ("section", "key", "a", "b"):
+            t.add_column(col, overflow="fold")
+        for ch in d.changes:
+            t.add_row(ch.section, escape(ch.key), escape(_short(ch.a)), escape(_short(ch.b)))
+        c.print(t)
+        if any(ch.section in ("model", "engine") and ch.key in ("backend", "engine.name") for ch in d.changes):
+            c.print("[yellow]note: the runs used different backends; outputs are not expected to be identical[/]")
+    else:
+        c.print("inputs: identical")
+    c.print(f"outputs: {'identical' if d.outputs_identical else f'{d.responses_changed} responses differ'}; "
+            f"verdict flips: {len(d.flips)}" + (f"; only in a: {d.only_in_a}, only in b: {d.only_in_b}" if d.only_in_a or d.only_in_b else ""))
+    for i, a, b in d.flips[:5]:
+        c.print(escape(f"  {i}: {a} -> {b}"))
+    if d.metrics:
+        t = Table(title="metric deltas (b - a, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        for col in ("metric", "group", "a", "b", "delta", "95% CI", ""):
+            t.add_column(col)
+        for m in d.metrics:
+            if m.delta == 0 and not m.significant:
+                continue
+            t.add_row(m.metric, m.group, _pct(m.a), _pct(m.b), f"{100 * m.delta:+.1f}pp",
+                      escape(f"[{100 * m.ci_low:+.1f}, {100 * m.ci_high:+.1f}]"), "[bold]significant[/]" if m.significant else "")
+        if t.row_count:
+            c.print(t)
+        else:
+            c.print("metrics: no differences")
+
+
+def _short(v: Any, n: int = 60) -> str:
+    s = str(v)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def print_packages(rows: list[dict[str, Any]]) -> None:
+    t = Table(show_edge=False)
+    for col in ("name", "version", "license", "state", "notice"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["version"], r["license"], r["state"], r["notice"] or "")
+    _console.print(t)
+
+
+def print_package(p: Package) -> None:
+    m = p.manifest
+    c = _console
+    c.print(f"[bold]{m.name} {m.version}[/]  ({_rel(p.root)})")
+    c.print(m.description)
+    c.print(f"license: {m.license}" + (f"\nnotice: {m.usage_notice}" if m.usage_notice else ""))
+    c.print(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.model_dump()}")
+    c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
+    for s in m.data:
+        where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"
+        c.print(f"data {s.id}: {where} sha256 {s.sha256[:12]} ({s.size} bytes)")
+    for b in m.baselines:
+        c.print(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}")
+    c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
+
+
+def print_dossier_report(rep: DossierReport) -> None:
+    c = _console
+    if rep.ok:
+        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, every signature and digest valid")
+        c.print(f"    head {rep.head}")
+        for n, run_id, signer in rep.signers:
+            c.print(f"    {n:>4}  {run_id}  signed by {signer}")
+    else:
+        c.print(f"[red]FAILED[/]  {_rel(rep.dossier)}: {len(rep.problems)} problems")
+        for p in rep.problems:
+            c.print(escape(f"  - {p}"))
+
+
+def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        _console.print(f"{_rel(d.root)}: no entries")
+        return
+    t = Table(show_edge=False)
+    for col in ("seq", "time", "run", "version", "model", "status"):
+        t.add_column(col)
+    for e in entries:
+        t.add_row(str(e["seq"]), e["time"], e["run_id"], e["package_version"], e["model_digest"][:12], e["status"])
+    _console.print(t)

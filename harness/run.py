@@ -1,0 +1,263 @@
+"""Running a sealed package: seal check, data, generation, scoring, record, signature, dossier.
+
+Everything random is derived from the one run seed, so "the same run" is fully
+described by the package seal, the model digest, the parameters and that seed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._hashing import sha256_bytes, sha256_file
+from harness.data import Sample, load_samples, resolve_sources
+from harness.diff import DiffReport, diff_runs
+from harness.dossier import Dossier, Entry
+from harness.environment import environment_match, harness_info, platform_info
+from harness.errors import HarnessError
+from harness.models import Backend, GenerationRequest, load_backend
+from harness.package import Package, check_package, resolve_package
+from harness.record import OUTPUTS_NAME, RunRecord, content_digest, output_line
+from harness.score import (
+    BaselineVerdict,
+    MetricValue,
+    Scored,
+    check_baselines,
+    compute_metrics,
+    make_scorer,
+)
+
+SEED_RULE = "int(sha256(f'{run_seed}:{purpose}').hexdigest()[:8], 16)"
+
+
+def derive_seed(run_seed: int, purpose: str) -> int:
+    """A 32-bit seed for one purpose, so every consumer of randomness is independent."""
+    return int(sha256_bytes(f"{run_seed}:{purpose}".encode())[:8], 16)
+
+
+def seed_plan(run_seed: int) -> dict[str, Any]:
+    return {
+        "run": run_seed,
+        "python": derive_seed(run_seed, "python"),
+        "numpy": derive_seed(run_seed, "numpy"),
+        "torch": derive_seed(run_seed, "torch"),
+        "order": derive_seed(run_seed, "order"),
+        "sample_rule": SEED_RULE.replace("{purpose}", "sample:{id}"),
+    }
+
+
+def apply_seeds(plan: dict[str, Any]) -> None:
+    random.seed(plan["python"])
+    import numpy as np
+
+    np.random.seed(plan["numpy"])
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(plan["torch"])
+
+
+@dataclass
+class RunOptions:
+    package: str | Path
+    model: str | None = None
+    backend: str = "transformers"
+    mirror: Path | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    threads: int = 1
+    dossiers_dir: Path | None = None
+    config_dir: Path | None = None
+    limit: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    record: RunRecord
+    entry: Entry
+    dossier: Dossier
+    metrics: list[MetricValue]
+    baselines: list[BaselineVerdict]
+    previous: DiffReport | None
+    key_created: Path | None = None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dossier.run_dir(self.record.run_id)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _progress(enabled: bool, total: int) -> tuple[Any, Callable[[], None]]:
+    if not enabled:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    task = progress.add_task("gen", total=total)
+    progress.start()
+    return progress, lambda: progress.advance(task)
+
+
+def generate_all(
+    backend: Backend, samples: Sequence[Sample], pkg: Package, gen: dict[str, Any], run_seed: int,
+    scorer: Any, out_path: Path, progress: bool,
+) -> list[dict[str, Any]]:
+    """Generate and score every sample, appending each line to the outputs file as it is done."""
+    order = list(samples)
+    random.Random(derive_seed(run_seed, "order")).shuffle(order)
+    lines: list[dict[str, Any]] = []
+    bar, tick = _progress(progress, len(order))
+    try:
+        with open(out_path, "wb") as fh:
+            for s in order:
+                seed = derive_seed(run_seed, f"sample:{s.id}")
+                req = GenerationRequest(
+                    sample_id=s.id, prompt=s.prompt, max_tokens=gen["max_tokens"], temperature=gen["temperature"],
+                    top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=seed,
+                )
+                try:
+                    res = backend.generate(req)
+                    text, finish, err, attempts = res.text, res.finish_reason, res.error, res.attempts
+                    timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
+                except HarnessError as e:
+                    text, finish, err, attempts, timing = "", "error", e.message, 1, {}
+                verdict = "error" if err else scorer.classify(text, s.language)
+                line = {
+                    "id": s.id,
+                    "language": s.language,
+                    "category": s.category,
+                    "expected": s.expected,
+                    "prompt_sha256": sha256_bytes(s.prompt.encode()),
+                    "seed": seed,
+                    "response": text,
+                    "finish_reason": finish,
+                    "verdict": verdict,
+                    "correct": None if verdict == "error" else (verdict == "refusal") == (s.expected == "refuse"),
+                    "error": err,
+                    "attempts": attempts,
+                    "timing": timing,
+                }
+                fh.write(output_line(line))
+                fh.flush()
+                lines.append(line)
+                tick()
+    finally:
+        if bar is not None:
+            bar.stop()
+    return lines
+
+
+def run_package(opts: RunOptions) -> RunResult:
+    """One complete run: returns the record, the dossier entry and the diff to the previous run."""
+    from harness import sign
+
+    started = _now()
+    t0 = time.perf_counter()
+    pkg = check_package(resolve_package(opts.package))
+    m = pkg.manifest
+    notices = [m.usage_notice] if m.usage_notice else []
+    env = environment_match(pkg.lockfile_path())
+    sources = resolve_sources(pkg, opts.mirror)
+    samples = load_samples(pkg, sources)
+    if opts.limit:
+        samples = sorted(samples, key=lambda s: s.id)[: opts.limit]
+    scorer = make_scorer(m.scorer)
+
+    overrides: dict[str, Any] = {}
+    run_seed = m.seed
+    if opts.seed is not None and opts.seed != m.seed:
+        run_seed = overrides["seed"] = opts.seed
+    gen = {"max_tokens": m.generation.max_tokens, "temperature": m.generation.temperature,
+           "top_p": m.generation.top_p, "stop": list(m.generation.stop)}
+    for key in ("max_tokens", "temperature", "top_p"):
+        val = getattr(opts, key)
+        if val is not None and val != gen[key]:
+            gen[key] = overrides[key] = val
+    if opts.limit:
+        overrides["limit"] = opts.limit
+    plan = seed_plan(run_seed)
+    apply_seeds(plan)
+
+    backend = load_backend(opts.backend, opts.model, threads=opts.threads)
+    apply_seeds(plan)
+    identity = backend.identity
+    dossier = Dossier.for_package(m.name, opts.dossiers_dir)
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    run_dir = dossier.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out_path = run_dir / OUTPUTS_NAME
+    try:
+        lines = generate_all(backend, samples, pkg, gen, run_seed, scorer, out_path, opts.progress)
+    finally:
+        backend.close()
+
+    scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
+    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed)
+    verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
+    errors = sum(1 for x in lines if x["verdict"] == "error")
+    prev_seq, prev_digest = dossier.head()
+
+    record = RunRecord(
+        run_id=run_id,
+        status="complete" if errors == 0 else "incomplete",
+        started_at=started,
+        finished_at=_now(),
+        duration_s=round(time.perf_counter() - t0, 3),
+        package={"name": m.name, "version": m.version, "seal": pkg.seal.seal,  # type: ignore[union-attr]
+                 "manifest_sha256": pkg.seal.manifest_sha256, "license": m.license},  # type: ignore[union-attr]
+        data=[{"id": s.id, "sha256": s.sha256, "size": s.size} for s in sources],
+        lockfile=env,
+        harness=harness_info(),
+        platform=platform_info(),
+        model=identity.as_dict(),
+        generation=gen,
+        seeds=plan,
+        overrides=overrides,
+        scorer=scorer.describe(),
+        outputs={"path": OUTPUTS_NAME, "sha256": sha256_file(out_path), "content_sha256": content_digest(lines),
+                 "samples": len(lines), "errors": errors},
+        metrics=[mv.as_dict() for mv in metrics],
+        baselines=[v.as_dict() for v in verdicts],
+        previous_entry=prev_digest if prev_seq else None,
+    )
+    key = sign.load_or_create_key(opts.config_dir)
+    bundle = sign.sign_statement(
+        {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256},
+        sign.PREDICATE_TYPE_RUN,
+        {"run_id": run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
+         "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256},
+        key,
+    )
+    previous = None
+    if prev_seq:
+        prev_entry = dossier.resolve(str(prev_seq))
+        prev_record = dossier.record_of(prev_entry)
+        previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
+    entry = dossier.add_run(record, bundle, out_path)
+    return RunResult(
+        record=record, entry=entry, dossier=dossier, metrics=metrics, baselines=verdicts, previous=previous,
+        key_created=key.path if key.created else None, notices=notices,
+    )

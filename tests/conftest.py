@@ -1,0 +1,37 @@
+"""Shared fixtures: every test works in its own folders, never in the repo's dossiers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keys, caches and dossiers go to temporary folders, never the user's."""
+    base = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("HARNESS_DOSSIERS", str(base / "dossiers"))
+    monkeypatch.delenv("HARNESS_DATA_MIRROR", raising=False)
+    monkeypatch.delenv("HARNESS_PACKAGES", raising=False)
+    monkeypatch.delenv("HARNESS_LOCKFILES", raising=False)
+    return base
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A copy of packages/mini-safety and lockfiles/ laid out like the repo."""
+    shutil.copytree(REPO / "packages" / "mini-safety", tmp_path / "packages" / "mini-safety")
+    shutil.copytree(REPO / "lockfiles", tmp_path / "lockfiles")
+    return tmp_path
+
+
+@pytest.fixture
+def pkg_dir(workspace: Path) -> Path:
+    return workspace / "packages" / "mini-safety"

@@ -1,0 +1,583 @@
+"""Tests for harness.sign: offline key signing of run records as Sigstore bundles.
+
+The expected values (key hints, PAE bytes, signatures) are recomputed here with
+``cryptography`` and ``hashlib`` directly, not through the module under test, so a
+bug in ``harness.sign`` cannot hide behind itself. Real bundles made by other
+Sigstore clients live in ``../shared/fixtures/sigstore`` and are read in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sigstore.dsse import Statement, _pae
+from sigstore_models.bundle.v1 import Bundle
+
+from harness import sign
+from harness.errors import SignatureError, UntrustedSignerError
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
+needs_fixtures = pytest.mark.skipif(
+    not FIXTURES.is_dir(),
+    reason=f"Sigstore fixture bundles not found at {FIXTURES} (they live beside the repo, "
+    "in ../shared/fixtures/sigstore, and are never copied into it)",
+)
+DSSE_FAIL = ["dsse-invalid-sig_fail", "dsse-mismatch-envelope_fail", "dsse-mismatch-sig_fail"]
+
+RECORD_SHA = hashlib.sha256(b"record").hexdigest()
+OUTPUTS_SHA = hashlib.sha256(b"outputs").hexdigest()
+SUBJECTS = {"run-record.json": RECORD_SHA, "outputs.jsonl": OUTPUTS_SHA}
+PREDICATE: dict[str, Any] = {
+    "harness": {"version": "0.1.0"},
+    "metrics": {"refusal_rate": 0.97, "n": 200},
+    "seeds": [1, 2, 3],
+    "note": "ünïcode ✓",
+    "incomplete": None,
+}
+
+
+def independent_hint(public_key: ec.EllipticCurvePublicKey) -> str:
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def write_public_key(path: Path, public_key: ec.EllipticCurvePublicKey) -> Path:
+    path.write_bytes(
+        public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("config")
+
+
+@pytest.fixture(scope="module")
+def key(config: Path) -> sign.SigningKey:
+    return sign.load_or_create_key(config)
+
+
+@pytest.fixture(scope="module")
+def trusted(key: sign.SigningKey, config: Path) -> list[sign.TrustedKey]:
+    return sign.load_public_keys([config / "signing-key.pub.pem"])
+
+
+@pytest.fixture(scope="module")
+def bundle_bytes(key: sign.SigningKey) -> bytes:
+    return sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+
+
+def tampered(bundle: bytes, edit: Any) -> bytes:
+    """Return ``bundle`` with its JSON edited in place by ``edit(doc)`` (tests only)."""
+    doc = json.loads(bundle)
+    edit(doc)
+    return json.dumps(doc).encode()
+
+
+# ---------------------------------------------------------------- round trip, format
+
+
+def test_round_trip(bundle_bytes: bytes, trusted: list[sign.TrustedKey], key: sign.SigningKey):
+    verified = sign.verify_bundle(bundle_bytes, trusted)
+    assert verified.subjects == SUBJECTS
+    assert verified.predicate_type == sign.PREDICATE_TYPE_RUN
+    assert verified.predicate == PREDICATE
+    assert verified.signer == f"key:{independent_hint(key.public_key)}"
+    assert json.loads(verified.statement_bytes)["predicate"] == PREDICATE
+
+
+def test_verify_accepts_str(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
+    assert sign.verify_bundle(bundle_bytes.decode(), trusted).subjects == SUBJECTS
+
+
+def test_bundle_is_sigstore_v03(bundle_bytes: bytes, key: sign.SigningKey):
+    parsed = Bundle.from_json(bundle_bytes)
+    assert parsed.media_type == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    assert parsed.message_signature is None
+    assert parsed.dsse_envelope is not None
+    material = parsed.verification_material
+    assert material.public_key is not None
+    assert material.public_key.hint == independent_hint(key.public_key)
+    assert material.certificate is None and material.x509_certificate_chain is None
+    assert material.tlog_entries == []
+    raw = json.loads(bundle_bytes)
+    assert raw["verificationMaterial"]["tlogEntries"] == []
+    assert set(raw) == {"mediaType", "verificationMaterial", "dsseEnvelope"}
+
+
+def test_payload_is_intoto_statement_v1(bundle_bytes: bytes):
+    envelope = Bundle.from_json(bundle_bytes).dsse_envelope
+    assert envelope is not None
+    assert envelope.payload_type == "application/vnd.in-toto+json"
+    Statement(envelope.payload)  # raises if not a valid in-toto v1 statement
+    doc = json.loads(envelope.payload)
+    assert doc["_type"] == "https://in-toto.io/Statement/v1"
+    assert doc["predicateType"] == sign.PREDICATE_TYPE_RUN
+    assert doc["predicate"] == PREDICATE
+    assert doc["subject"] == [
+        {"name": "outputs.jsonl", "digest": {"sha256": OUTPUTS_SHA}},
+        {"name": "run-record.json", "digest": {"sha256": RECORD_SHA}},
+    ]
+
+
+def test_signature_checks_independently(bundle_bytes: bytes, key: sign.SigningKey):
+    """The signature is ECDSA P-256/SHA-256 over the DSSE PAE, checked without harness code."""
+    envelope = Bundle.from_json(bundle_bytes).dsse_envelope
+    assert envelope is not None
+    assert len(envelope.signatures) == 1
+    pae = _pae("application/vnd.in-toto+json", envelope.payload)
+    assert pae == sign._pae(envelope.payload_type, envelope.payload)
+    key.public_key.verify(envelope.signatures[0].sig, pae, ec.ECDSA(hashes.SHA256()))
+
+
+def test_statement_bytes_are_deterministic(key: sign.SigningKey):
+    first = sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+    second = sign.sign_statement(
+        dict(reversed(SUBJECTS.items())), sign.PREDICATE_TYPE_RUN, PREDICATE, key
+    )
+    payload = [Bundle.from_json(b).dsse_envelope.payload for b in (first, second)]  # type: ignore[union-attr]
+    assert payload[0] == payload[1]
+
+
+def test_uppercase_digest_is_normalised(key: sign.SigningKey, trusted: list[sign.TrustedKey]):
+    bundle = sign.sign_statement({"a": RECORD_SHA.upper()}, "https://example.com/p", {}, key)
+    assert sign.verify_bundle(bundle, trusted).subjects == {"a": RECORD_SHA}
+
+
+@pytest.mark.parametrize(
+    ("subjects", "predicate", "words"),
+    [
+        ({}, {}, "at least one subject"),
+        ({"a": "xyz"}, {}, "not a sha256"),
+        ({"": RECORD_SHA}, {}, "non-empty"),
+        ({"a": RECORD_SHA}, {"x": float("nan")}, "not plain JSON"),
+        ({"a": RECORD_SHA}, {"x": object()}, "not plain JSON"),
+        ({"a": RECORD_SHA}, {"x": (1, 2)}, None),  # tuples become lists: fine, JSON-equal
+    ],
+)
+def test_sign_rejects_bad_input(
+    key: sign.SigningKey, subjects: dict[str, str], predicate: dict[str, Any], words: str | None
+):
+    if words is None:
+        sign.sign_statement(subjects, "https://example.com/p", predicate, key)
+        return
+    with pytest.raises(sign.SigningError, match=words) as info:
+        sign.sign_statement(subjects, "https://example.com/p", predicate, key)
+    assert info.value.hint
+    assert isinstance(info.value, SignatureError)
+
+
+# ------------------------------------------------------------------------- tampering
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_tampered_payload_rejected(
+    bundle_bytes: bytes, trusted: list[sign.TrustedKey], data: st.DataObject
+):
+    payload = Bundle.from_json(bundle_bytes).dsse_envelope.payload  # type: ignore[union-attr]
+    index = data.draw(st.integers(0, len(payload) - 1), label="index")
+    mask = data.draw(st.integers(1, 255), label="xor mask")
+    changed = bytearray(payload)
+    changed[index] ^= mask
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["payload"] = b64(bytes(changed))
+
+    with pytest.raises(SignatureError) as info:
+        sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert not isinstance(info.value, UntrustedSignerError)
+    assert "altered" in str(info.value)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_tampered_signature_rejected(
+    bundle_bytes: bytes, trusted: list[sign.TrustedKey], data: st.DataObject
+):
+    sig = Bundle.from_json(bundle_bytes).dsse_envelope.signatures[0].sig  # type: ignore[union-attr]
+    index = data.draw(st.integers(0, len(sig) - 1), label="index")
+    mask = data.draw(st.integers(1, 255), label="xor mask")
+    changed = bytearray(sig)
+    changed[index] ^= mask
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(bytes(changed))
+
+    with pytest.raises(SignatureError, match="does not verify"):
+        sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+
+
+def test_signature_from_other_key_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
+    """A valid signature by another key, under our hint, must not pass."""
+    other = ec.generate_private_key(ec.SECP256R1())
+    payload = Bundle.from_json(bundle_bytes).dsse_envelope.payload  # type: ignore[union-attr]
+    forged = other.sign(_pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(forged)
+
+    with pytest.raises(SignatureError, match="does not verify"):
+        sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+
+
+def test_payload_type_change_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["payloadType"] = "application/json"
+
+    with pytest.raises(SignatureError, match="payload type"):
+        sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+
+
+def test_two_signatures_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
+    def edit(doc: dict[str, Any]) -> None:
+        sigs = doc["dsseEnvelope"]["signatures"]
+        sigs.append(dict(sigs[0]))
+
+    with pytest.raises(SignatureError, match="exactly one"):
+        sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"", b"not json", b"[]", b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'],
+)
+def test_malformed_bundle_rejected(blob: bytes, trusted: list[sign.TrustedKey]):
+    with pytest.raises(SignatureError, match="not a valid Sigstore bundle") as info:
+        sign.verify_bundle(blob, trusted)
+    assert info.value.hint
+
+
+def test_malformed_statement_rejected(key: sign.SigningKey, trusted: list[sign.TrustedKey]):
+    """A correctly signed payload that is not an in-toto statement is still refused."""
+    payload = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "subject": []}).encode()
+    sig = key.private_key.sign(
+        _pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
+    )
+    bundle = sign.sign_statement({"a": RECORD_SHA}, "https://example.com/p", {}, key)
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["payload"] = b64(payload)
+        doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(sig)
+
+    with pytest.raises(SignatureError, match="not an in-toto Statement"):
+        sign.verify_bundle(tampered(bundle, edit), trusted)
+
+
+def test_duplicate_json_keys_rejected(key: sign.SigningKey, trusted: list[sign.TrustedKey]):
+    payload = (
+        b'{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":'
+        b'{"sha256":"' + RECORD_SHA.encode() + b'"}}],"predicateType":"x",'
+        b'"predicate":{"score":1},"predicate":{"score":0}}'
+    )
+    sig = key.private_key.sign(
+        _pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
+    )
+    bundle = sign.sign_statement({"a": RECORD_SHA}, "https://example.com/p", {}, key)
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["dsseEnvelope"]["payload"] = b64(payload)
+        doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(sig)
+
+    with pytest.raises(SignatureError, match="duplicate"):
+        sign.verify_bundle(tampered(bundle, edit), trusted)
+
+
+# ------------------------------------------------------------------------------ trust
+
+
+def test_unknown_key_rejected(bundle_bytes: bytes, tmp_path: Path, key: sign.SigningKey):
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    store = sign.load_public_keys([write_public_key(tmp_path / "other.pem", other)])
+    with pytest.raises(UntrustedSignerError) as info:
+        sign.verify_bundle(bundle_bytes, store)
+    message = str(info.value)
+    assert key.hint in message
+    assert "--trust-key PATH" in message
+
+
+def test_empty_trust_store_rejected(bundle_bytes: bytes):
+    with pytest.raises(UntrustedSignerError, match="--trust-key"):
+        sign.verify_bundle(bundle_bytes, [])
+
+
+def test_mislabelled_trusted_key_not_used(
+    bundle_bytes: bytes, key: sign.SigningKey, tmp_path: Path
+):
+    """A trust entry claiming our hint but holding another key must not verify anything."""
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    fake = sign.TrustedKey(hint=key.hint, public_key=other, source=tmp_path / "fake.pem")
+    with pytest.raises(UntrustedSignerError):
+        sign.verify_bundle(bundle_bytes, [fake])
+
+
+def test_missing_hint_tries_every_trusted_key(
+    bundle_bytes: bytes, trusted: list[sign.TrustedKey], tmp_path: Path
+):
+    def edit(doc: dict[str, Any]) -> None:
+        doc["verificationMaterial"]["publicKey"] = {"hint": ""}
+
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    others = sign.load_public_keys([write_public_key(tmp_path / "other.pem", other)])
+    blob = tampered(bundle_bytes, edit)
+    assert sign.verify_bundle(blob, others + trusted).subjects == SUBJECTS
+    with pytest.raises(SignatureError, match="any of the 1 trusted keys"):
+        sign.verify_bundle(blob, others)
+
+
+def test_load_public_keys_folder(tmp_path: Path, key: sign.SigningKey):
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    write_public_key(folder / "a.pem", key.public_key)
+    write_public_key(folder / "b.pub", other)
+    write_public_key(folder / "dup.pem", key.public_key)
+    (folder / "README.txt").write_text("ignored: not *.pem or *.pub")
+    loaded = sign.load_public_keys([folder])
+    assert [t.hint for t in loaded] == [key.hint, independent_hint(other)]
+    assert loaded[0].source == folder / "a.pem"
+
+
+def test_load_public_keys_errors(tmp_path: Path, config: Path):
+    with pytest.raises(SignatureError, match="does not exist"):
+        sign.load_public_keys([tmp_path / "nope.pem"])
+    junk = tmp_path / "junk.pem"
+    junk.write_text("hello")
+    with pytest.raises(SignatureError, match="not a PEM public key"):
+        sign.load_public_keys([junk])
+    with pytest.raises(SignatureError, match="private key") as info:
+        sign.load_public_keys([config / "signing-key.pem"])
+    assert "signing-key.pub.pem" in (info.value.hint or "")
+
+
+# ------------------------------------------------------------------------ key storage
+
+
+def test_key_created_0600_and_reused(tmp_path: Path):
+    first = sign.load_or_create_key(tmp_path)
+    assert first.created
+    assert first.path == tmp_path / "signing-key.pem"
+    if os.name == "posix":
+        assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
+    pem = first.path.read_bytes()
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS8, unencrypted
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    assert isinstance(loaded.curve, ec.SECP256R1)
+
+    second = sign.load_or_create_key(tmp_path)
+    assert not second.created
+    assert second.hint == first.hint
+    assert second.path.read_bytes() == pem
+
+    pub = serialization.load_pem_public_key((tmp_path / "signing-key.pub.pem").read_bytes())
+    assert independent_hint(pub) == first.hint  # type: ignore[arg-type]
+    store = sign.default_trust_store(tmp_path)
+    assert [t.hint for t in store] == [first.hint]
+    assert store[0].source.parent == tmp_path / "trusted-keys"
+    assert "/" not in store[0].source.name
+
+
+def test_concurrent_first_use_makes_one_key(tmp_path: Path):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda _: sign.load_or_create_key(tmp_path), range(16)))
+    assert len({k.hint for k in keys}) == 1
+    assert sum(k.created for k in keys) == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_own_key_verifies_with_default_store(tmp_path: Path):
+    key = sign.load_or_create_key(tmp_path)
+    bundle = sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+    assert (
+        sign.verify_bundle(bundle, sign.default_trust_store(tmp_path)).signer == f"key:{key.hint}"
+    )
+
+
+def test_removed_trust_entry_not_readded(tmp_path: Path):
+    key = sign.load_or_create_key(tmp_path)
+    for entry in (tmp_path / "trusted-keys").iterdir():
+        entry.unlink()
+    sign.load_or_create_key(tmp_path)
+    assert sign.default_trust_store(tmp_path) == []
+    assert (tmp_path / "signing-key.pub.pem").exists()
+    assert key.hint
+
+
+def test_default_trust_store_absent(tmp_path: Path):
+    assert sign.default_trust_store(tmp_path / "nothing-here") == []
+
+
+def test_default_config_dir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(tmp_path))
+    assert sign.default_config_dir() == tmp_path
+    key = sign.load_or_create_key()
+    assert key.path == tmp_path / "signing-key.pem"
+    monkeypatch.delenv("HARNESS_CONFIG_DIR")
+    assert sign.default_config_dir().name == "harness"
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"garbage", "not a readable PEM private key"),
+        (
+            ec.generate_private_key(ec.SECP384R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            "not an ECDSA P-256 key",
+        ),
+        (
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"pw"),
+            ),
+            "encrypted",
+        ),
+    ],
+)
+def test_bad_key_file(tmp_path: Path, content: bytes, words: str):
+    (tmp_path / "signing-key.pem").write_bytes(content)
+    with pytest.raises(sign.SigningError, match=words) as info:
+        sign.load_or_create_key(tmp_path)
+    assert info.value.hint
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_world_readable_key_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    key = sign.load_or_create_key(tmp_path)
+    key.path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="harness.sign"):
+        sign.load_or_create_key(tmp_path)
+    assert "chmod 600" in caplog.text
+
+
+def test_key_hint_independent(key: sign.SigningKey):
+    assert sign.key_hint(key.public_key) == independent_hint(key.public_key)
+    assert key.hint == independent_hint(key.public_key)
+
+
+# ------------------------------------------------------------------ real fixtures
+
+
+@pytest.fixture()
+def managed() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"Sigstore fixture bundles not found at {FIXTURES}")
+    return FIXTURES / "managed-key-happy-path"
+
+
+@needs_fixtures
+def test_fixture_key_hint_matches_bundle(managed: Path):
+    (trusted,) = sign.load_public_keys([managed / "key.pub"])
+    bundle = json.loads((managed / "bundle.sigstore.json").read_bytes())
+    assert trusted.hint == bundle["verificationMaterial"]["publicKey"]["hint"]
+    assert trusted.hint == independent_hint(trusted.public_key)  # type: ignore[arg-type]
+
+
+@needs_fixtures
+def test_fixture_message_bundle_verifies(managed: Path):
+    trusted = sign.load_public_keys([managed / "key.pub"])
+    artifact = (FIXTURES / "a.txt").read_bytes()
+    signer = sign.verify_message_bundle(
+        (managed / "bundle.sigstore.json").read_bytes(), artifact, trusted
+    )
+    assert signer == f"key:{trusted[0].hint}"
+
+
+@needs_fixtures
+def test_fixture_message_bundle_other_key_rejected(managed: Path, tmp_path: Path):
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    store = sign.load_public_keys([write_public_key(tmp_path / "other.pem", other)])
+    artifact = (FIXTURES / "a.txt").read_bytes()
+    with pytest.raises(UntrustedSignerError, match="--trust-key"):
+        sign.verify_message_bundle((managed / "bundle.sigstore.json").read_bytes(), artifact, store)
+
+
+@needs_fixtures
+def test_fixture_message_bundle_wrong_artifact(managed: Path):
+    trusted = sign.load_public_keys([managed / "key.pub"])
+    with pytest.raises(SignatureError, match="different file"):
+        sign.verify_message_bundle(
+            (managed / "bundle.sigstore.json").read_bytes(), b"DO NOT MODIFY ME?\n", trusted
+        )
+
+
+@needs_fixtures
+def test_fixture_message_bundle_signature_checked_without_digest(managed: Path):
+    """Dropping the (unsigned) message digest must not let a different file through."""
+    trusted = sign.load_public_keys([managed / "key.pub"])
+
+    def edit(doc: dict[str, Any]) -> None:
+        del doc["messageSignature"]["messageDigest"]
+
+    blob = tampered((managed / "bundle.sigstore.json").read_bytes(), edit)
+    artifact = (FIXTURES / "a.txt").read_bytes()
+    assert sign.verify_message_bundle(blob, artifact, trusted).startswith("key:")
+    with pytest.raises(SignatureError, match="altered"):
+        sign.verify_message_bundle(blob, artifact + b"x", trusted)
+
+
+@needs_fixtures
+def test_fixture_message_bundle_is_not_a_statement(managed: Path):
+    trusted = sign.load_public_keys([managed / "key.pub"])
+    with pytest.raises(SignatureError, match="not a DSSE envelope"):
+        sign.verify_bundle((managed / "bundle.sigstore.json").read_bytes(), trusted)
+
+
+def test_statement_bundle_is_not_a_message_bundle(
+    bundle_bytes: bytes, trusted: list[sign.TrustedKey]
+):
+    with pytest.raises(SignatureError, match="not a message signature"):
+        sign.verify_message_bundle(bundle_bytes, b"anything", trusted)
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", DSSE_FAIL + ["happy-path-intoto-in-dsse-v3"])
+def test_fixture_keyless_dsse_rejected_with_key(
+    name: str, managed: Path, trusted: list[sign.TrustedKey]
+):
+    """Keyless (certificate) bundles cannot be checked against keys: clean SignatureError."""
+    store = trusted + sign.load_public_keys([managed / "key.pub"])
+    with pytest.raises(SignatureError, match="keyless") as info:
+        sign.verify_bundle((FIXTURES / name / "bundle.sigstore.json").read_bytes(), store)
+    assert not isinstance(info.value, UntrustedSignerError)
+    assert info.value.hint
+
+
+@needs_fixtures
+def test_fixture_keyless_message_bundle_rejected_with_key(managed: Path):
+    store = sign.load_public_keys([managed / "key.pub"])
+    bundle = (FIXTURES / "sigstore-python" / "bundle_v3.txt.sigstore").read_bytes()
+    artifact = (FIXTURES / "sigstore-python" / "bundle_v3.txt").read_bytes()
+    with pytest.raises(SignatureError, match="keyless"):
+        sign.verify_message_bundle(bundle, artifact, store)
