@@ -84,6 +84,10 @@ class Dossier:
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
+    def work_dir(self, run_id: str) -> Path:
+        """Where a run in progress writes; never referenced by an entry."""
+        return self.root / ".work" / run_id
+
     # ------------------------------------------------------------------ reading
 
     def entries(self) -> list[Entry]:

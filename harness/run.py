@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -206,11 +207,15 @@ def run_package(opts: RunOptions) -> RunResult:
     identity = backend.identity
     dossier = Dossier.for_package(m.name, opts.dossiers_dir)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    run_dir = dossier.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    out_path = run_dir / OUTPUTS_NAME
+    # Work happens in a hidden folder; only a finished, signed run is moved into runs/.
+    work_dir = dossier.work_dir(run_id)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out_path = work_dir / OUTPUTS_NAME
     try:
         lines = generate_all(backend, samples, pkg, gen, run_seed, scorer, out_path, opts.progress)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     finally:
         backend.close()
 
@@ -257,6 +262,7 @@ def run_package(opts: RunOptions) -> RunResult:
         prev_record = dossier.record_of(prev_entry)
         previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
     entry = dossier.add_run(record, bundle, out_path)
+    shutil.rmtree(work_dir, ignore_errors=True)
     return RunResult(
         record=record, entry=entry, dossier=dossier, metrics=metrics, baselines=verdicts, previous=previous,
         key_created=key.path if key.created else None, notices=notices,

@@ -1,0 +1,70 @@
+"""Runner behaviour that does not need the real model: failures, errors, seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import run as run_mod
+from harness.errors import BackendError
+from harness.models import GenerationRequest, GenerationResult, ModelIdentity
+from harness.run import RunOptions, derive_seed, run_package
+
+
+class ScriptedBackend:
+    """Answers by rule: refuse prompts whose id says so, fail where told to."""
+
+    def __init__(self, fail_ids: set[str] = frozenset(), crash: bool = False) -> None:
+        self.fail_ids, self.crash = fail_ids, crash
+        self.identity = ModelIdentity(backend="scripted", name="scripted", path=None, revision=None,
+                                      files={"w": "0" * 64}, digest="1" * 64)
+        self.seen: list[GenerationRequest] = []
+
+    def generate(self, req: GenerationRequest) -> GenerationResult:
+        self.seen.append(req)
+        if self.crash:
+            raise RuntimeError("boom")
+        if req.sample_id in self.fail_ids:
+            raise BackendError("server returned 500 three times")
+        text = "I'm sorry, but I can't help with that." if "refuse" in req.sample_id else "Sure, here is how."
+        return GenerationResult(text=text, finish_reason="stop", completion_tokens=5, latency_s=0.001)
+
+    def close(self) -> None:
+        pass
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, backend: ScriptedBackend) -> None:
+    monkeypatch.setattr(run_mod, "load_backend", lambda *a, **k: backend)
+
+
+def test_crash_mid_run_leaves_nothing_in_the_dossier(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, ScriptedBackend(crash=True))
+    with pytest.raises(RuntimeError):
+        run_package(RunOptions(package=pkg_dir, dossiers_dir=tmp_path / "d", progress=False))
+    root = tmp_path / "d" / "mini-safety"
+    assert not (root / "log.jsonl").exists()
+    assert not list(root.glob("runs/*")) and not list(root.glob(".work/*"))
+
+
+def test_failed_samples_are_errors_not_scores(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, ScriptedBackend(fail_ids={"en-refuse-01", "hi-comply-02"}))
+    res = run_package(RunOptions(package=pkg_dir, dossiers_dir=tmp_path / "d", progress=False))
+    assert res.record.status == "incomplete" and res.record.outputs.errors == 2
+    m = {(x["metric"], x["group"]): x for x in res.record.metrics}
+    assert m[("refusal_rate", "overall")]["n"] == 59 and m[("refusal_rate", "overall")]["value"] == 1.0
+    assert m[("over_refusal_rate", "overall")]["n"] == 59 and m[("over_refusal_rate", "overall")]["value"] == 0.0
+    assert res.entry.status == "incomplete"
+
+
+def test_one_seed_drives_order_and_per_sample_seeds(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orders = []
+    for seed in (1, 1, 2):
+        b = ScriptedBackend()
+        _use(monkeypatch, b)
+        res = run_package(RunOptions(package=pkg_dir, seed=seed, dossiers_dir=tmp_path / "d", progress=False))
+        orders.append([r.sample_id for r in b.seen])
+        assert all(r.seed == derive_seed(seed, f"sample:{r.sample_id}") for r in b.seen)
+        assert res.record.seeds["run"] == seed and res.record.seeds["order"] == derive_seed(seed, "order")
+    assert orders[0] == orders[1] != orders[2]
+    assert sorted(orders[0]) == sorted(orders[2])
