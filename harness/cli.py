@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                            ("show", "print a package's manifest summary and seal")):
         p = psub.add_parser(name, help=helptext, epilog=f"example:\n  harness package {name} mini-safety", formatter_class=fmt)
         p.add_argument("package", help="package folder or name")
+        if name == "seal":
+            p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
         _add_json(p)
     pl = psub.add_parser("list", help="list packages with version, license and seal state",
                          epilog="example:\n  harness package list --json", formatter_class=fmt)
@@ -252,9 +254,9 @@ def cmd_package(args: argparse.Namespace) -> int:
 
             render.print_packages(rows)
         return 0
-    p = pk.resolve_package(args.package)
+    p = pk.resolve_package(args.package, read_seal=action != "seal")
     if action == "seal":
-        seal = pk.seal_package(p.root)
+        seal = pk.seal_package(p.root, mirror=args.mirror)
         out = {"package": seal.package, "version": seal.version, "seal": seal.seal, "files": len(seal.files)}
         _emit_json(out) if args.json else print(f"sealed {seal.package} {seal.version}: {seal.seal} ({len(seal.files)} files)")
         return 0

@@ -44,6 +44,7 @@ class Sample:
     language: str
     category: str
     expected: Literal["refuse", "comply"]
+    pair_id: str = ""  # the same prompt in another language shares it; defaults to id
 
 
 @dataclass(frozen=True)
@@ -148,26 +149,37 @@ def resolve_sources(pkg: Package, mirror: Path | None = None) -> list[VerifiedSo
 
 
 def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
-    """Rows through the ``datasets`` library, reading only the verified local file."""
+    """Rows of a verified local file, as a ``datasets.Dataset`` turned into dicts.
+
+    JSON Lines, CSV and TSV go through ``datasets``' own builders. Two upstream
+    quirks need a parser first: headerless "CSV" holding one prompt per record, where
+    unquoted commas split a prompt (``lines-csv``: fields are re-joined), and Excel
+    sheets (``xlsx``: first sheet, column A). Their rows then become a Dataset too,
+    so every format reaches the mapping through the same type.
+    """
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
 
     datasets.disable_progress_bars()
     fmt = src.resolved_format
-    if fmt not in {"json", "csv", "tsv"}:
-        raise DataError(
-            f"data source {src.id!r}: cannot tell the format of {src.file_name}",
-            hint="set format = 'json', 'csv' or 'tsv' in the manifest",
-        )
-    kwargs: dict[str, Any] = {}
-    builder = fmt
-    if fmt == "tsv":
-        builder, kwargs["sep"] = "csv", "\t"
-    if builder == "csv":
-        kwargs["keep_default_na"] = False
-        kwargs["dtype"] = str
     try:
+        if fmt == "lines-csv":
+            return datasets.Dataset.from_list(_lines_csv(path)).to_list()
+        if fmt == "xlsx":
+            return datasets.Dataset.from_list(_xlsx_rows(path)).to_list()
+        if fmt not in {"json", "csv", "tsv"}:
+            raise DataError(
+                f"data source {src.id!r}: cannot tell the format of {src.file_name}",
+                hint="set format = 'json', 'csv', 'tsv', 'lines-csv' or 'xlsx' in the manifest",
+            )
+        kwargs: dict[str, Any] = {}
+        builder = fmt
+        if fmt in {"csv", "tsv"}:
+            builder = "csv"
+            kwargs.update(keep_default_na=False, dtype=str, encoding="utf-8-sig")
+            if fmt == "tsv":
+                kwargs["sep"] = "\t"
         ds = datasets.load_dataset(
             builder,
             data_files=str(path),
@@ -175,12 +187,41 @@ def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
             cache_dir=str(cache_dir() / "datasets"),
             **kwargs,
         )
+    except DataError:
+        raise
     except Exception as e:  # datasets raises many types for bad files
         raise DataError(
             f"data source {src.id!r}: {path} could not be parsed as {fmt}: {type(e).__name__}: {e}",
             hint="check that the file matches its declared format",
         ) from None
     return ds.to_list()
+
+
+def _lines_csv(path: Path) -> list[dict[str, Any]]:
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = []
+        for record in csv.reader(fh):
+            text = ",".join(record).strip()
+            if text:
+                rows.append({"prompt": text})
+    return rows
+
+
+def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = wb.worksheets[0]
+        rows = []
+        for (value, *_rest) in sheet.iter_rows(values_only=True):
+            if value is not None and str(value).strip():
+                rows.append({"prompt": str(value).strip()})
+    finally:
+        wb.close()
+    return rows
 
 
 def _text(row: dict[str, Any], column: str, src: DataSource, index: int, what: str) -> str:
@@ -195,47 +236,63 @@ def _text(row: dict[str, Any], column: str, src: DataSource, index: int, what: s
     return str(value)
 
 
+def _expected(f: Any, row: dict[str, Any], src: DataSource, i: int, sid: str) -> str:
+    if f.expected_value:
+        return f.expected_value
+    raw = _text(row, f.expected, src, i, "expected")
+    if raw in f.expected_values.refuse:
+        return "refuse"
+    if raw in f.expected_values.comply:
+        return "comply"
+    raise DataError(
+        f"data source {src.id!r} row {i} (id {sid}): expected value {raw!r} is neither "
+        f"{list(f.expected_values.refuse)} nor {list(f.expected_values.comply)}",
+        hint="extend [fields.expected_values] in the manifest",
+    )
+
+
+def _prompt(f: Any, row: dict[str, Any], src: DataSource, i: int, column: str) -> str:
+    """The prompt, with HarmBench-style context before it when the row has one."""
+    prompt = _text(row, column, src, i, "prompt")
+    if f.context and str(row.get(f.context) or "").strip():
+        return f"{str(row[f.context]).strip()}\n\n---\n\n{prompt}"
+    return prompt
+
+
 def load_samples(pkg: Package, sources: Sequence[VerifiedSource]) -> list[Sample]:
-    """Map every row to a Sample, refusing empty data and duplicate ids."""
+    """Map every row to Samples, refusing empty data, unmapped values and duplicate ids."""
     f = pkg.manifest.fields
     by_id = {s.id: s for s in pkg.manifest.data}
     samples: list[Sample] = []
     seen: dict[str, str] = {}
+
+    def add(sample: Sample, src: DataSource, i: int) -> None:
+        if sample.id in seen:
+            raise DataError(
+                f"duplicate sample id {sample.id!r} (in {seen[sample.id]} and {src.id} row {i})",
+                hint="sample ids must be unique across the package's data",
+            )
+        seen[sample.id] = src.id
+        samples.append(sample)
+
     for vs in sources:
         src = by_id[vs.id]
         rows = _read_rows(src, vs.path)
         if not rows:
             raise DataError(f"data source {src.id!r}: {vs.path.name} has no rows", hint="check the file")
         for i, row in enumerate(rows):
-            sid = _text(row, f.id, src, i, "id")
-            if sid in seen:
-                raise DataError(
-                    f"duplicate sample id {sid!r} (in {seen[sid]} and {src.id} row {i})",
-                    hint="sample ids must be unique across the package's data",
-                )
-            seen[sid] = src.id
-            raw_expected = f.expected_value or _text(row, f.expected or "", src, i, "expected")
-            if f.expected_value:
-                expected = f.expected_value
-            elif raw_expected in f.expected_values.refuse:
-                expected = "refuse"
-            elif raw_expected in f.expected_values.comply:
-                expected = "comply"
-            else:
-                raise DataError(
-                    f"data source {src.id!r} row {i} (id {sid}): expected value {raw_expected!r} is neither "
-                    f"{list(f.expected_values.refuse)} nor {list(f.expected_values.comply)}",
-                    hint="extend [fields.expected_values] in the manifest",
-                )
-            samples.append(
-                Sample(
-                    id=sid,
-                    prompt=_text(row, f.prompt, src, i, "prompt"),
-                    language=f.language_value or _text(row, f.language or "", src, i, "language"),
-                    category=f.category_value or _text(row, f.category or "", src, i, "category"),
-                    expected=expected,  # type: ignore[arg-type]
-                )
-            )
+            row_id = _text(row, f.id, src, i, "id") if f.id else f"{src.id}-{i + 1:05d}"
+            category = src.category or f.category_value or _text(row, f.category or "", src, i, "category")
+            expected = _expected(f, row, src, i, row_id)
+            if f.prompt_by_language:
+                for lang, column in f.prompt_by_language.items():
+                    add(Sample(f"{row_id}-{lang}", _prompt(f, row, src, i, column), lang, category,
+                               expected, row_id), src, i)  # type: ignore[arg-type]
+                continue
+            raw_lang = src.language or f.language_value or _text(row, f.language or "", src, i, "language")
+            pair = _text(row, f.pair, src, i, "pair") if f.pair else row_id
+            add(Sample(row_id, _prompt(f, row, src, i, f.prompt or ""), f.language_map.get(raw_lang, raw_lang),
+                       category, expected, pair), src, i)  # type: ignore[arg-type]
     if not samples:
         raise DataError(f"package {pkg.name} has no samples", hint="add data")
     return samples

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.package import Bootstrap
 from harness.record import RunRecord, read_outputs
-from harness.score import Scored, in_group, metric_outcome
+from harness.score import Scored, in_group, metric_outcome, paired_delta_ci
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
 _RESAMPLES = 2000
@@ -168,15 +169,7 @@ def _paired_ci(
         if oa is None or ob is None:
             continue
         pairs.append((float(oa), float(ob)))
-    n = len(pairs)
-    if n == 0:
+    if not pairs:
         return 0.0, 0.0, 0
-    arr = np.array(pairs)
-    diffs = arr[:, 1] - arr[:, 0]
-    if not diffs.any():
-        return 0.0, 0.0, n
-    rng = np.random.default_rng(_SEED)
-    idx = rng.integers(0, n, size=(_RESAMPLES, n))
-    boot = diffs[idx].mean(axis=1)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    return float(lo), float(hi), n
+    lo, hi = paired_delta_ci(pairs, Bootstrap(resamples=_RESAMPLES), _SEED)
+    return lo, hi, len(pairs)

@@ -66,7 +66,9 @@ class DataSource(_Frozen):
     mirror_path: str | None = None
     sha256: Sha256
     size: int = Field(gt=0)
-    format: Literal["json", "csv", "tsv"] | None = None
+    format: Literal["json", "csv", "tsv", "lines-csv", "xlsx"] | None = None
+    language: str | None = None
+    category: str | None = None
 
     @field_validator("path", "mirror_path", "hf_filename")
     @classmethod
@@ -105,7 +107,7 @@ class DataSource(_Frozen):
         if self.format:
             return self.format
         suffix = Path(self.file_name).suffix.lower()
-        return {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "tsv"}.get(suffix, "")
+        return {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".xlsx": "xlsx"}.get(suffix, "")
 
 
 class ExpectedValues(_Frozen):
@@ -123,13 +125,21 @@ class FieldMapping(_Frozen):
     """Which column of the data holds what the harness needs.
 
     ``language`` and ``category`` may be a column name or, for single-language data,
-    a constant given by ``language_value`` / ``category_value``.
+    a constant given by ``language_value`` / ``category_value`` (or per data source).
+    Wide multilingual tables (one column per language) use ``prompt_by_language``
+    instead of ``prompt``: each row then yields one sample per language, with ids
+    ``<row id>-<language>`` and the row id as the pair id for cross-language
+    comparisons. Without an ``id`` column, ids are ``<source id>-<row number>``.
     """
 
-    id: str
-    prompt: str
+    id: str | None = None
+    prompt: str | None = None
+    prompt_by_language: dict[str, str] | None = None
+    context: str | None = None
+    pair: str | None = None
     language: str | None = None
     language_value: str | None = None
+    language_map: dict[str, str] = Field(default_factory=dict)
     category: str | None = None
     category_value: str | None = None
     expected: str | None = None
@@ -138,9 +148,17 @@ class FieldMapping(_Frozen):
 
     @model_validator(mode="after")
     def _either(self) -> FieldMapping:
-        for name in ("language", "category", "expected"):
-            if (getattr(self, name) is None) == (getattr(self, f"{name}_value") is None):
-                raise ValueError(f"fields: give exactly one of '{name}' (a column) or '{name}_value'")
+        if (self.prompt is None) == (self.prompt_by_language is None):
+            raise ValueError("fields: give exactly one of 'prompt' (a column) or 'prompt_by_language'")
+        if self.expected is not None and self.expected_value is not None:
+            raise ValueError("fields: give only one of 'expected' (a column) or 'expected_value'")
+        if self.expected is None and self.expected_value is None:
+            raise ValueError("fields: give 'expected' (a column) or 'expected_value'")
+        for name in ("language", "category"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_value") is not None:
+                raise ValueError(f"fields: give only one of '{name}' (a column) or '{name}_value'")
+        if self.prompt_by_language and (self.language or self.language_value):
+            raise ValueError("fields: prompt_by_language sets the language; drop 'language'/'language_value'")
         return self
 
 
@@ -162,6 +180,13 @@ class Bootstrap(_Frozen):
 
 
 MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy"]
+
+
+class Compare(_Frozen):
+    """Per-language differences against a reference language, paired by prompt."""
+
+    reference_language: str
+    metrics: tuple[MetricName, ...] = ("refusal_rate",)
 
 
 class Baseline(_Frozen):
@@ -198,6 +223,7 @@ class Manifest(_Frozen):
     scorer: Scorer
     metrics: tuple[MetricName, ...] = Field(min_length=1)
     bootstrap: Bootstrap = Bootstrap()
+    compare: Compare | None = None
     baselines: tuple[Baseline, ...] = ()
 
     @model_validator(mode="after")
@@ -205,6 +231,13 @@ class Manifest(_Frozen):
         ids = [d.id for d in self.data]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate data source ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        f = self.fields
+        for attr in ("language", "category"):
+            mapped = getattr(f, attr) or getattr(f, f"{attr}_value") or (attr == "language" and f.prompt_by_language)
+            if not mapped and not all(getattr(d, attr) for d in self.data):
+                raise ValueError(
+                    f"fields: no {attr}: map a column ('{attr}'), a constant ('{attr}_value'), or set '{attr}' on every data source"
+                )
         for b in self.baselines:
             if b.metric not in self.metrics:
                 raise ValueError(f"baseline metric {b.metric!r} is not in metrics {list(self.metrics)}")
@@ -219,6 +252,14 @@ class LockRef(_Frozen):
     sha256: Sha256
 
 
+class SealSummary(_Frozen):
+    """What the data holds, counted when sealing and checked again on every run."""
+
+    samples: int
+    languages: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
 class Seal(_Frozen):
     """seal.json, schema version 1."""
 
@@ -229,6 +270,7 @@ class Seal(_Frozen):
     files: dict[str, Sha256]
     data: dict[str, Sha256]
     lockfile: LockRef
+    summary: SealSummary
     seal: Sha256
 
     def body(self) -> dict[str, Any]:
@@ -324,7 +366,7 @@ def parse_seal(path: Path) -> Seal:
         ) from None
 
 
-def load_package(path: str | Path) -> Package:
+def load_package(path: str | Path, *, read_seal: bool = True) -> Package:
     """Load a package folder (or a manifest path) without checking the seal."""
     p = Path(path)
     root = p.parent if p.name == MANIFEST_NAME else p
@@ -338,18 +380,18 @@ def load_package(path: str | Path) -> Package:
         if src.path:
             safe_join(root, src.path)
     seal_path = root / SEAL_NAME
-    seal = parse_seal(seal_path) if seal_path.exists() else None
+    seal = parse_seal(seal_path) if read_seal and seal_path.exists() else None
     return Package(root=root, manifest=manifest, seal=seal)
 
 
-def resolve_package(ref: str | Path, packages_dir: Path | None = None) -> Package:
+def resolve_package(ref: str | Path, packages_dir: Path | None = None, *, read_seal: bool = True) -> Package:
     """A package by folder path, or by name under the packages folder."""
     p = Path(ref)
     if p.exists():
-        return load_package(p)
+        return load_package(p, read_seal=read_seal)
     base = packages_dir or default_packages_dir()
     if base is not None and (base / str(ref)).is_dir():
-        return load_package(base / str(ref))
+        return load_package(base / str(ref), read_seal=read_seal)
     raise PackageError(
         f"no package {str(ref)!r} (looked for a folder of that name and under {base})",
         hint="run `harness package list` to see the packages available",
@@ -405,8 +447,12 @@ def iter_package_files(root: Path) -> Iterator[tuple[str, Path]]:
                 )
 
 
-def compute_seal(pkg: Package) -> Seal:
-    """The seal the package would have now; also verifies that in-package data matches its pin."""
+def compute_seal(pkg: Package, summary: SealSummary | None = None) -> Seal:
+    """The seal the package would have now; also verifies that in-package data matches its pin.
+
+    ``summary`` is counted from the data when sealing; checks reuse the sealed one,
+    since the data it was counted from is pinned by digest (and runs count again).
+    """
     m = pkg.manifest
     files = {rel: sha256_file(full) for rel, full in iter_package_files(pkg.root)}
     for src in m.data:
@@ -431,14 +477,31 @@ def compute_seal(pkg: Package) -> Seal:
         "files": files,
         "data": {s.id: s.sha256 for s in m.data},
         "lockfile": {"name": m.lockfile, "sha256": sha256_file(lock)},
+        "summary": (summary or (pkg.seal.summary if pkg.seal else SealSummary(samples=0, languages=(), categories=()))).model_dump(mode="json"),
     }
     return Seal.model_validate({**body, "seal": canonical_digest(body)})
 
 
-def seal_package(path: str | Path) -> Seal:
-    """Compute and write seal.json; the only way a package becomes runnable."""
-    pkg = load_package(path)
-    seal = compute_seal(pkg)
+def summarize(samples: Any) -> SealSummary:
+    return SealSummary(
+        samples=len(samples),
+        languages=tuple(sorted({s.language for s in samples})),
+        categories=tuple(sorted({s.category for s in samples})),
+    )
+
+
+def seal_package(path: str | Path, mirror: Path | None = None) -> Seal:
+    """Compute and write seal.json; the only way a package becomes runnable.
+
+    The data is read (from the mirror for upstream files) so the seal can state how
+    many samples, languages and categories it holds.
+    """
+    from harness.data import load_samples, resolve_sources
+
+    pkg = load_package(path, read_seal=False)  # the old seal is replaced, whatever state it is in
+    compute_seal(pkg)  # refuse early: paths, in-package digests, lockfile
+    samples = load_samples(pkg, resolve_sources(pkg, mirror))
+    seal = compute_seal(pkg, summarize(samples))
     atomic_write(pkg.root / SEAL_NAME, canonical_json(seal.model_dump(mode="json")) + b"\n")
     return seal
 
@@ -468,6 +531,8 @@ def diff_seal(expected: Seal, actual: Seal) -> list[SealProblem]:
     for sid in sorted(set(expected.data) | set(actual.data)):
         if expected.data.get(sid) != actual.data.get(sid):
             problems.append(SealProblem("pinned data digest changed", f"data:{sid}"))
+    if expected.summary != actual.summary and not problems:
+        problems.append(SealProblem("data summary changed", SEAL_NAME))
     if expected.lockfile != actual.lockfile:
         problems.append(
             SealProblem(

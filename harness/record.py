@@ -85,6 +85,7 @@ class RunRecord(_Frozen):
     scorer: dict[str, Any]
     outputs: OutputsRef
     metrics: list[dict[str, Any]]
+    comparisons: list[dict[str, Any]] = Field(default_factory=list)
     baselines: list[dict[str, Any]]
     previous_entry: str | None = None
 

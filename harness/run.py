@@ -21,15 +21,16 @@ from harness.data import Sample, load_samples, resolve_sources
 from harness.diff import DiffReport, diff_runs
 from harness.dossier import Dossier, Entry
 from harness.environment import environment_match, harness_info, platform_info
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SealError
 from harness.models import Backend, GenerationRequest, load_backend
-from harness.package import Package, check_package, resolve_package
+from harness.package import Package, check_package, resolve_package, summarize
 from harness.record import OUTPUTS_NAME, RunRecord, content_digest, output_line
 from harness.score import (
     BaselineVerdict,
     MetricValue,
     Scored,
     check_baselines,
+    compare_languages,
     compute_metrics,
     make_scorer,
 )
@@ -183,6 +184,13 @@ def run_package(opts: RunOptions) -> RunResult:
     env = environment_match(pkg.lockfile_path())
     sources = resolve_sources(pkg, opts.mirror)
     samples = load_samples(pkg, sources)
+    counted = summarize(samples)
+    if pkg.seal is not None and counted != pkg.seal.summary:
+        raise SealError(
+            f"package {m.name}: the data holds {counted.samples} samples in {list(counted.languages)}, "
+            f"the seal says {pkg.seal.summary.samples} in {list(pkg.seal.summary.languages)}",
+            hint="the harness reads this data differently from when it was sealed; reseal after checking why",
+        )
     if opts.limit:
         samples = sorted(samples, key=lambda s: s.id)[: opts.limit]
     scorer = make_scorer(m.scorer)
@@ -221,6 +229,11 @@ def run_package(opts: RunOptions) -> RunResult:
 
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
     metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed)
+    comparisons = []
+    if m.compare:
+        pair_of = {s.id: s.pair_id or s.id for s in samples}
+        comparisons = compare_languages(scored, [pair_of[x.id] for x in scored], m.compare.reference_language,
+                                        m.compare.metrics, m.bootstrap, run_seed)
     verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
     errors = sum(1 for x in lines if x["verdict"] == "error")
     prev_seq, prev_digest = dossier.head()
@@ -245,6 +258,7 @@ def run_package(opts: RunOptions) -> RunResult:
         outputs={"path": OUTPUTS_NAME, "sha256": sha256_file(out_path), "content_sha256": content_digest(lines),
                  "samples": len(lines), "errors": errors},
         metrics=[mv.as_dict() for mv in metrics],
+        comparisons=[c.as_dict() for c in comparisons],
         baselines=[v.as_dict() for v in verdicts],
         previous_entry=prev_digest if prev_seq else None,
     )

@@ -245,3 +245,77 @@ def check_baselines(
         )
         out.append(BaselineVerdict(b.model, b.metric, b.group, b.value, b.tolerance, m.value, m.ci_low, m.ci_high, passed, reason))
     return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A language's metric minus the reference language's, over prompts both have."""
+
+    metric: str
+    language: str
+    reference: str
+    value: float
+    reference_value: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    pairs: int
+
+    @property
+    def significant(self) -> bool:
+        return not (self.ci_low <= 0.0 <= self.ci_high) and self.delta != 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        d = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        d["significant"] = self.significant
+        return d
+
+
+def paired_delta_ci(pairs: Sequence[tuple[float, float]], boot: Bootstrap, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of mean(b - a) over paired outcomes, resampling pairs."""
+    n = len(pairs)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    diffs = np.array([b - a for a, b in pairs], dtype=float)
+    if not diffs.any():
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = np.empty(boot.resamples)
+    chunk = max(1, 2_000_000 // n)  # bound memory for large n
+    for start in range(0, boot.resamples, chunk):
+        stop = min(boot.resamples, start + chunk)
+        means[start:stop] = diffs[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    alpha = (1.0 - boot.confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def compare_languages(
+    samples: Sequence[Scored], pair_ids: Sequence[str], reference: str, metrics: Iterable[str],
+    boot: Bootstrap, seed: int,
+) -> list[Comparison]:
+    """Each language against the reference, paired by prompt so topic mix cancels out."""
+    by_lang: dict[str, dict[str, Scored]] = {}
+    for s, pid in zip(samples, pair_ids, strict=True):
+        by_lang.setdefault(s.language, {})[pid] = s
+    ref = by_lang.get(reference, {})
+    out = []
+    for metric in metrics:
+        for lang in sorted(by_lang):
+            if lang == reference:
+                continue
+            pairs = []
+            for pid, s in by_lang[lang].items():
+                r = ref.get(pid)
+                if r is None:
+                    continue
+                a, b = metric_outcome(metric, r), metric_outcome(metric, s)
+                if a is not None and b is not None:
+                    pairs.append((float(a), float(b)))
+            if not pairs:
+                continue
+            lo, hi = paired_delta_ci(pairs, boot, _seed_for(seed, "compare", metric, lang))
+            va = sum(a for a, _ in pairs) / len(pairs)
+            vb = sum(b for _, b in pairs) / len(pairs)
+            out.append(Comparison(metric, lang, reference, vb, va, vb - va, lo, hi, len(pairs)))
+    return out

@@ -146,10 +146,8 @@ def _reseal_with_data(pkg_dir: Path, content: bytes) -> None:
 
 def test_duplicate_sample_ids_are_refused(pkg_dir: Path) -> None:
     row = json.dumps({"id": "a", "prompt": "p", "language": "en", "category": "c", "expected": "refuse"})
-    _reseal_with_data(pkg_dir, f"{row}\n{row}\n".encode())
-    pkg = check_package(pkg_dir)
-    with pytest.raises(DataError, match="duplicate sample id 'a'"):
-        load_samples(pkg, resolve_sources(pkg))
+    with pytest.raises(DataError, match="duplicate sample id 'a'"):  # refused when sealing
+        _reseal_with_data(pkg_dir, f"{row}\n{row}\n".encode())
 
 
 def test_empty_data_is_refused(pkg_dir: Path) -> None:
@@ -159,10 +157,8 @@ def test_empty_data_is_refused(pkg_dir: Path) -> None:
 
 def test_rows_failing_validation_are_refused(pkg_dir: Path) -> None:
     row = json.dumps({"id": "a", "prompt": "p", "language": "en", "category": "c", "expected": "maybe"})
-    _reseal_with_data(pkg_dir, f"{row}\n".encode())
-    pkg = check_package(pkg_dir)
     with pytest.raises(DataError, match="expected value 'maybe'"):
-        load_samples(pkg, resolve_sources(pkg))
+        _reseal_with_data(pkg_dir, f"{row}\n".encode())
 
 
 def test_missing_lockfile_is_refused(pkg_dir: Path) -> None:
