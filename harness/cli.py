@@ -243,7 +243,10 @@ def cmd_package(args: argparse.Namespace) -> int:
                     state = "sealed"
                 except HarnessError:
                     state = "ALTERED"
+            summary = p.seal.summary if p.seal else None
             rows.append({"name": p.name, "version": p.version, "license": p.manifest.license,
+                         "samples": summary.samples if summary else None,
+                         "languages": list(summary.languages) if summary else [],
                          "notice": p.manifest.usage_notice, "state": state, "path": str(p.root)})
         if args.json:
             _emit_json(rows)

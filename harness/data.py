@@ -177,7 +177,7 @@ def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
         builder = fmt
         if fmt in {"csv", "tsv"}:
             builder = "csv"
-            kwargs.update(keep_default_na=False, dtype=str, encoding="utf-8-sig")
+            kwargs.update(keep_default_na=False, na_filter=False, encoding="utf-8-sig")
             if fmt == "tsv":
                 kwargs["sep"] = "\t"
         ds = datasets.load_dataset(
@@ -251,6 +251,19 @@ def _expected(f: Any, row: dict[str, Any], src: DataSource, i: int, sid: str) ->
     )
 
 
+def _category(f: Any, row: dict[str, Any], src: DataSource, i: int) -> str:
+    raw = src.category or f.category_value or _text(row, f.category or "", src, i, "category")
+    if f.category_list == "first" and raw.startswith("["):
+        import ast
+
+        try:
+            items = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            raise DataError(f"data source {src.id!r} row {i}: category {raw!r} is not a list") from None
+        raw = str(items[0]) if items else "unknown"
+    return f.category_map.get(raw, raw)
+
+
 def _prompt(f: Any, row: dict[str, Any], src: DataSource, i: int, column: str) -> str:
     """The prompt, with HarmBench-style context before it when the row has one."""
     prompt = _text(row, column, src, i, "prompt")
@@ -282,7 +295,7 @@ def load_samples(pkg: Package, sources: Sequence[VerifiedSource]) -> list[Sample
             raise DataError(f"data source {src.id!r}: {vs.path.name} has no rows", hint="check the file")
         for i, row in enumerate(rows):
             row_id = _text(row, f.id, src, i, "id") if f.id else f"{src.id}-{i + 1:05d}"
-            category = src.category or f.category_value or _text(row, f.category or "", src, i, "category")
+            category = _category(f, row, src, i)
             expected = _expected(f, row, src, i, row_id)
             if f.prompt_by_language:
                 for lang, column in f.prompt_by_language.items():

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness._hashing import atomic_write, canonical_digest, canonical_json, sha256_file
 from harness.errors import LockfileError, ManifestError, PackageError, SealError
@@ -130,6 +138,9 @@ class FieldMapping(_Frozen):
     instead of ``prompt``: each row then yields one sample per language, with ids
     ``<row id>-<language>`` and the row id as the pair id for cross-language
     comparisons. Without an ``id`` column, ids are ``<source id>-<row number>``.
+    ``language_map`` / ``category_map`` rename raw values (e.g. "Hindi" to "hi");
+    ``category_list = "first"`` takes the first item of a list-valued cell such as
+    MultiJail's ``['Weapons', 'Violence & incitement']``.
     """
 
     id: str | None = None
@@ -142,6 +153,8 @@ class FieldMapping(_Frozen):
     language_map: dict[str, str] = Field(default_factory=dict)
     category: str | None = None
     category_value: str | None = None
+    category_map: dict[str, str] = Field(default_factory=dict)
+    category_list: Literal["first"] | None = None
     expected: str | None = None
     expected_value: Literal["refuse", "comply"] | None = None
     expected_values: ExpectedValues = ExpectedValues()
@@ -169,9 +182,80 @@ class Generation(_Frozen):
     stop: tuple[str, ...] = ()
 
 
-class Scorer(_Frozen):
+class RefusalSpec(_Frozen):
+    """kind = "refusal": the string-match classifier with a versioned pattern set."""
+
     kind: Literal["refusal"]
     patterns: str = "refusal-patterns@1.0.0"
+
+
+JUDGE_VERDICTS = ("refusal", "compliance")
+
+
+class JudgeParse(_Frozen):
+    """How a judge's raw output becomes a verdict.
+
+    ``regex`` is searched in the raw output; its named groups are verdict labels
+    (``refusal``, ``compliance``) and the first group that takes part in the first
+    match is the verdict. No match is the verdict "unparsed", never a guess.
+    """
+
+    regex: str = Field(min_length=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _groups(cls, v: str) -> str:
+        try:
+            names = set(re.compile(v).groupindex)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from None
+        if not names:
+            raise ValueError(f"needs named groups for the verdicts, e.g. (?P<refusal>...); allowed: {list(JUDGE_VERDICTS)}")
+        if names - set(JUDGE_VERDICTS):
+            raise ValueError(f"group names {sorted(names - set(JUDGE_VERDICTS))} are not verdicts {list(JUDGE_VERDICTS)}")
+        return v
+
+
+class JudgeSpec(_Frozen):
+    """kind = "judge": an LLM judge pinned by model name plus revision or weights digest."""
+
+    kind: Literal["judge"]
+    backend: str = Field(default="transformers", min_length=1)
+    model: str = Field(min_length=1)
+    revision: Annotated[str, Field(pattern=r"^\S+$")] | None = None
+    weights_digest: Sha256 | None = None
+    template: str
+    parse: JudgeParse
+    max_tokens: int = Field(gt=0, le=4096)
+
+    @field_validator("template")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        return _check_relative(v, "template")
+
+    @model_validator(mode="after")
+    def _pinned(self) -> JudgeSpec:
+        if self.revision is None and self.weights_digest is None:
+            raise ValueError("a judge must be pinned: give 'revision' or 'weights_digest' (or both)")
+        return self
+
+
+class Scorer(RootModel[Annotated[RefusalSpec | JudgeSpec, Field(discriminator="kind")]]):
+    """The ``[scorer]`` table: a union discriminated by ``kind``.
+
+    ``Scorer(kind="refusal", patterns=...)`` builds one from keywords; attributes of
+    the chosen kind (``spec.kind``, ``spec.patterns``, ``spec.model``) read through.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    def __init__(self, root: Any = None, /, **data: Any) -> None:
+        super().__init__(root if root is not None else data)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            return super().__getattr__(name)
+        return getattr(self.root, name)
 
 
 class Bootstrap(_Frozen):
@@ -304,7 +388,12 @@ class Package:
 def _format_validation(err: ValidationError, where: Path) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts = [str(p) for p in e["loc"]]
+        if parts[:1] == ["scorer"] and len(parts) > 1 and parts[1] in ("refusal", "judge"):
+            del parts[1]  # the union's tag, not a field
+        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            parts.append("kind")
+        loc = ".".join(parts) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
@@ -379,6 +468,8 @@ def load_package(path: str | Path, *, read_seal: bool = True) -> Package:
     for src in manifest.data:
         if src.path:
             safe_join(root, src.path)
+    if manifest.scorer.kind == "judge":
+        safe_join(root, manifest.scorer.template)
     seal_path = root / SEAL_NAME
     seal = parse_seal(seal_path) if read_seal and seal_path.exists() else None
     return Package(root=root, manifest=manifest, seal=seal)
@@ -468,6 +559,11 @@ def compute_seal(pkg: Package, summary: SealSummary | None = None) -> Seal:
                     f"data source {src.id!r}: {src.path} has sha256 {actual}, the manifest pins {src.sha256}",
                     hint="if the data change is intended, update sha256/size in the manifest and reseal",
                 )
+    if m.scorer.kind == "judge" and Path(m.scorer.template).as_posix() not in files:
+        raise PackageError(
+            f"judge prompt template {m.scorer.template} is missing from {pkg.root}",
+            hint="add the template file or fix scorer.template in the manifest",
+        )
     lock = pkg.lockfile_path()
     body = {
         "schema_version": SEAL_SCHEMA_VERSION,

@@ -93,6 +93,17 @@ def print_run(result: RunResult) -> None:
     c.print()
     c.print(_metric_table("by category", r.metrics, "category:"))
     c.print()
+    if r.comparisons:
+        ref = r.comparisons[0]["reference"]
+        t = Table(title=f"each language against {ref} (same prompts, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        for col in ("metric", "language", "value %", f"{ref} %", "difference (pp)", "95% CI", "pairs", ""):
+            t.add_column(col, no_wrap=True)
+        for x in r.comparisons:
+            t.add_row(x["metric"], x["language"], f"{100 * x['value']:.1f}", f"{100 * x['reference_value']:.1f}",
+                      f"{100 * x['delta']:+.1f}", escape(f"[{100 * x['ci_low']:+.1f}, {100 * x['ci_high']:+.1f}]"),
+                      str(x["pairs"]), "[bold]significant[/]" if x["significant"] else "")
+        c.print(t)
+        c.print()
     if r.baselines:
         t = Table(title="baselines", title_justify="left", show_edge=False)
         for col in ("metric", "group", "expected", "observed", "verdict"):
@@ -173,10 +184,12 @@ def _short(v: Any, n: int = 60) -> str:
 
 def print_packages(rows: list[dict[str, Any]]) -> None:
     t = Table(show_edge=False)
-    for col in ("name", "version", "license", "state", "notice"):
+    for col in ("name", "version", "samples", "languages", "license", "seal"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["name"], r["version"], r["license"], r["state"], r["notice"] or "")
+        langs = r["languages"]
+        t.add_row(r["name"], r["version"], str(r["samples"]), ", ".join(langs) if len(langs) <= 6 else f"{len(langs)}: {', '.join(langs[:6])}, …",
+                  r["license"] + (" [bold](notice)[/]" if r["notice"] else ""), r["state"])
     _console.print(t)
 
 
@@ -186,11 +199,18 @@ def print_package(p: Package) -> None:
     c.print(f"[bold]{m.name} {m.version}[/]  ({_rel(p.root)})")
     c.print(m.description)
     c.print(f"license: {m.license}" + (f"\nnotice: {m.usage_notice}" if m.usage_notice else ""))
+    if p.seal:
+        sm = p.seal.summary
+        c.print(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}")
     c.print(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.model_dump()}")
     c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
-    for s in m.data:
+    shown = m.data if len(m.data) <= 12 else m.data[:10]
+    for s in shown:
         where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"
-        c.print(f"data {s.id}: {where} sha256 {s.sha256[:12]} ({s.size} bytes)")
+        pin = f" (commit {s.revision})" if s.revision else ""
+        c.print(f"data {s.id}: {where}{pin} sha256 {s.sha256} ({s.size} bytes)")
+    if len(shown) < len(m.data):
+        c.print(f"… and {len(m.data) - len(shown)} more data sources (--json lists all)")
     for b in m.baselines:
         c.print(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}")
     c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
