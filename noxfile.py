@@ -1,4 +1,4 @@
-"""Nox sessions: `nox -s tests`, `nox -s lint`.
+"""Nox sessions: `nox -s tests`, `nox -s lint`, and the slow `nox -s packages_full`.
 
 Each session installs the project from uv.lock into its own environment, so a
 session passing means the locked dependencies are enough.
@@ -31,3 +31,18 @@ def lint(session: nox.Session) -> None:
     """ruff over the library, tests and tools."""
     _sync(session, "dev")
     session.run("ruff", "check", "harness", "tests", "tools", "noxfile.py")
+
+
+@nox.session
+def packages_full(session: nox.Session) -> None:
+    """Every upstream package, every sample, on the embedded model (slow: about an hour on 2 cores).
+
+    Needs the data mirror: `nox -s packages_full -- ../shared/data` (default ../shared/data).
+    """
+    _sync(session)
+    mirror = session.posargs[0] if session.posargs else "../shared/data"
+    dossiers = f"{session.virtualenv.location}/dossiers"
+    for name in ("xstest", "advbench", "harmbench", "simplesafetytests", "strongreject", "do-not-answer",
+                 "multijail", "indicsafe", "xsafety"):
+        session.run("harness", "run", name, "--mirror", mirror, "--dossiers", dossiers, "--no-progress", "--json",
+                    silent=True)
