@@ -76,6 +76,14 @@ class SigningError(SignatureError):
     exit_code = 2
 
 
+class TransparencyLogError(SignatureError):
+    """A keyless bundle's transparency-log entry is invalid or records other content."""
+
+
+class TrustPolicyError(HarnessError):
+    """The trust policy file (or the Sigstore trust root it names) is unusable."""
+
+
 class DossierError(HarnessError):
     """The dossier is malformed, its chain is broken, or an entry is unknown."""
 
