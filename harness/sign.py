@@ -15,10 +15,17 @@ Every structure is built with Sigstore's own models (``sigstore.dsse`` for the
 statement and DSSE signing, ``sigstore_models`` for the bundle), never by hand, so the
 JSON is exactly what other Sigstore clients expect.
 
-The key is a local ECDSA P-256 key: signing works offline, with no OIDC identity and
-no transparency log (``tlogEntries`` is empty). The hint in a bundle is only a label
-chosen by whoever made the bundle; verification therefore looks the key up in a trust
-store the *verifier* controls and then checks the signature with that key.
+Two ways to sign, one statement and one envelope format:
+
+* with a local ECDSA P-256 key (:func:`sign_statement`): offline, with no OIDC
+  identity and no transparency log (``tlogEntries`` is empty). The hint in a bundle
+  is only a label chosen by whoever made the bundle; verification therefore looks the
+  key up in a trust store the *verifier* controls and checks the signature with it;
+* keyless with Sigstore (:func:`sign_statement_keyless`): sigstore-python's own
+  ``Signer`` gets a short-lived Fulcio certificate for an OIDC identity (a CI
+  workflow's ambient token, or one passed in) and logs the envelope in Rekor. Such
+  bundles are verified offline against a pinned trust root and accepted only when a
+  :class:`harness.trust.TrustPolicy` lists the certificate's identity.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -48,10 +55,16 @@ from sigstore_models.bundle.v1 import Bundle, VerificationMaterial
 from sigstore_models.common.v1 import HashAlgorithm, PublicKeyIdentifier
 from sigstore_models.intoto import Envelope as EnvelopeModel
 
-from harness.errors import SignatureError, SigningError, UntrustedSignerError
+from harness.errors import (
+    SignatureError,
+    SigningError,
+    TransparencyLogError,
+    UntrustedSignerError,
+)
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
+    "IDENTITY_TOKEN_ENV",
     "INTOTO_PAYLOAD_TYPE",
     "PREDICATE_TYPE_RUN",
     "SigningError",
@@ -64,9 +77,13 @@ __all__ = [
     "load_or_create_key",
     "load_public_keys",
     "sign_statement",
+    "sign_statement_keyless",
     "verify_bundle",
     "verify_message_bundle",
 ]
+
+if TYPE_CHECKING:
+    from harness.trust import TrustPolicy
 
 _logger = logging.getLogger(__name__)
 
@@ -78,6 +95,9 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 """DSSE payload type of an in-toto Statement; anything else is not a statement."""
+
+IDENTITY_TOKEN_ENV = "SIGSTORE_ID_TOKEN"
+"""Environment variable holding an OIDC identity token for keyless signing."""
 
 KEY_FILENAME = "signing-key.pem"
 PUBLIC_KEY_FILENAME = "signing-key.pub.pem"
@@ -139,6 +159,11 @@ class TrustedKey:
 class VerifiedStatement:
     """What a verified bundle vouches for; only ever built after the signature checked.
 
+    ``signer`` is ``key:<hint>`` for key-signed bundles and
+    ``sigstore:<identity> (issuer <issuer>)`` for keyless ones. ``policy_entry`` is
+    the name (or description) of the trust policy entry that accepted the signer, when
+    a policy was used; ``signer_details`` holds a keyless signer's certificate fields
+    (san, issuer, repository, ref, commit, run_url) for ``--json`` output.
     ``statement_bytes`` are the exact signed payload bytes, so callers can hash or
     store them without re-serialising (which could change bytes).
     """
@@ -148,6 +173,8 @@ class VerifiedStatement:
     predicate: dict[str, Any]
     signer: str
     statement_bytes: bytes = field(repr=False)
+    policy_entry: str | None = None
+    signer_details: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ key management
@@ -450,19 +477,10 @@ def _check_subjects(subjects: Mapping[str, str]) -> list[Subject]:
     return out
 
 
-def sign_statement(
-    subjects: Mapping[str, str],
-    predicate_type: str,
-    predicate: dict[str, Any],
-    key: SigningKey,
-) -> bytes:
-    """Sign an in-toto Statement with ``key`` and return the Sigstore bundle JSON bytes.
-
-    ``subjects`` maps each file name to its sha256 hex digest; ``predicate`` must be
-    plain JSON (no NaN, no non-JSON types) because what is signed must read back
-    exactly as given. Subjects are sorted by name so signing the same inputs twice
-    yields the same statement bytes (the ECDSA signature itself is randomised).
-    """
+def _build_statement(
+    subjects: Mapping[str, str], predicate_type: str, predicate: dict[str, Any]
+) -> tuple[Statement, Any]:
+    """Check the inputs and build the in-toto Statement; also return the plain-JSON predicate."""
     subject_models = _check_subjects(subjects)
     if not isinstance(predicate_type, str) or not predicate_type:
         raise SigningError(
@@ -482,7 +500,6 @@ def sign_statement(
             hint="convert values to JSON types (str, int, float, bool, None, list, dict) "
             "and replace NaN/inf before signing",
         ) from exc
-
     try:
         statement = (
             StatementBuilder()
@@ -491,22 +508,48 @@ def sign_statement(
             .predicate(predicate)
             .build()
         )
-        envelope = _sign(key.private_key, statement)
     except SigstoreError as exc:
         raise SigningError(
             f"could not build the in-toto statement: {exc}",
+            hint="check the subjects and predicate",
+        ) from exc
+    return statement, expected
+
+
+def _check_signed_predicate(payload: bytes, expected: Any) -> None:
+    if json.loads(payload).get("predicate") != expected:
+        raise SigningError(
+            "the predicate changed when serialised for signing",
+            hint="use only plain JSON types in the run record",
+        )
+
+
+def sign_statement(
+    subjects: Mapping[str, str],
+    predicate_type: str,
+    predicate: dict[str, Any],
+    key: SigningKey,
+) -> bytes:
+    """Sign an in-toto Statement with ``key`` and return the Sigstore bundle JSON bytes.
+
+    ``subjects`` maps each file name to its sha256 hex digest; ``predicate`` must be
+    plain JSON (no NaN, no non-JSON types) because what is signed must read back
+    exactly as given. Subjects are sorted by name so signing the same inputs twice
+    yields the same statement bytes (the ECDSA signature itself is randomised).
+    """
+    statement, expected = _build_statement(subjects, predicate_type, predicate)
+    try:
+        envelope = _sign(key.private_key, statement)
+    except SigstoreError as exc:
+        raise SigningError(
+            f"could not sign the in-toto statement: {exc}",
             hint="check the subjects and predicate",
         ) from exc
 
     # The public JSON form of sigstore's envelope, re-read into the sigstore_models type
     # the bundle model embeds; this avoids reaching into sigstore's private fields.
     envelope_model = EnvelopeModel.from_json(envelope.to_json())
-    signed = json.loads(envelope_model.payload)
-    if signed.get("predicate") != expected:
-        raise SigningError(
-            "the predicate changed when serialised for signing",
-            hint="use only plain JSON types in the run record",
-        )
+    _check_signed_predicate(envelope_model.payload, expected)
 
     bundle = Bundle(
         media_type=BUNDLE_MEDIA_TYPE,
@@ -517,6 +560,142 @@ def sign_statement(
         dsse_envelope=envelope_model,
     )
     return bundle.to_json().encode("utf-8")
+
+
+_KEY_INSTEAD = (
+    "or sign offline with a local key instead ('harness run --sign key'; see docs/signing.md)"
+)
+
+
+def _identity_token(identity_token: str | None) -> Any:
+    """The OIDC token to sign with: the argument, else $SIGSTORE_ID_TOKEN, else ambient."""
+    from sigstore.oidc import IdentityError, IdentityToken, detect_credential
+
+    raw = identity_token
+    origin = "the identity token passed in"
+    if not raw:
+        raw = os.environ.get(IDENTITY_TOKEN_ENV, "").strip() or None
+        origin = f"${IDENTITY_TOKEN_ENV}"
+    if not raw:
+        origin = "the ambient CI credential"
+        try:
+            raw = detect_credential()
+        except IdentityError as exc:
+            # e.g. GitHub Actions without 'permissions: id-token: write'
+            raise SigningError(
+                f"keyless signing needs an OIDC identity, and the CI credential could not "
+                f"be obtained: {exc}",
+                hint="in GitHub Actions, grant the job 'permissions: id-token: write'; "
+                + _KEY_INSTEAD,
+            ) from exc
+    if not raw:
+        raise SigningError(
+            "keyless signing needs an OIDC identity token, and none was found: no token "
+            f"was passed, ${IDENTITY_TOKEN_ENV} is not set, and this is not a CI job with "
+            "an ambient identity (GitHub Actions with id-token: write, GitLab, Buildkite, "
+            "CircleCI, Google Cloud)",
+            hint=f"set {IDENTITY_TOKEN_ENV} to a token (e.g. from 'sigstore "
+            "get-identity-token'), run in CI with an OIDC identity, " + _KEY_INSTEAD,
+        )
+    try:
+        return IdentityToken(raw)
+    except IdentityError as exc:
+        # Never echo the token itself: it is a credential.
+        raise SigningError(
+            f"{origin} is not usable for Sigstore: {exc}",
+            hint="get a fresh token with audience 'sigstore' (tokens expire within "
+            "minutes), " + _KEY_INSTEAD,
+        ) from exc
+
+
+def sign_statement_keyless(
+    subjects: Mapping[str, str],
+    predicate_type: str,
+    predicate: dict[str, Any],
+    *,
+    identity_token: str | None = None,
+    staging: bool = False,
+) -> bytes:
+    """Sign an in-toto Statement keylessly with Sigstore; return the bundle JSON bytes.
+
+    The statement and DSSE envelope are the same as :func:`sign_statement`'s; the
+    signature is made by sigstore-python's ``Signer.sign_dsse`` with an ephemeral key
+    whose Fulcio certificate binds the OIDC identity, and the envelope is entered in
+    Rekor. The token is ``identity_token``, else ``$SIGSTORE_ID_TOKEN``, else the
+    ambient credential of a CI job (``sigstore.oidc.detect_credential``). It is never
+    written anywhere. ``staging`` uses Sigstore's staging instance (for tests).
+
+    Before returning, the bundle is verified offline like an auditor would: against
+    the pinned production trust root (staging: the staging root just fetched), for
+    the certificate's own identity. So every bundle this returns verifies with
+    ``harness verify``. Needs network access to Sigstore; every failure is a
+    :class:`SigningError` saying what to do, including how to sign with a key instead.
+    """
+    import requests
+    from sigstore._internal.fulcio.client import ExpiredCertificate, FulcioClientError
+    from sigstore._internal.rekor import RekorClientError
+    from sigstore.models import ClientTrustConfig
+    from sigstore.oidc import ExpiredIdentity
+    from sigstore.sign import SigningContext
+
+    from harness import trust
+
+    statement, expected = _build_statement(subjects, predicate_type, predicate)
+    token = _identity_token(identity_token)
+    instance = "staging" if staging else "production"
+    try:
+        config = ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
+        context = SigningContext.from_trust_config(config)
+        with context.signer(token, cache=True) as signer:
+            signed = signer.sign_dsse(statement)
+    except (ExpiredIdentity, ExpiredCertificate) as exc:
+        raise SigningError(
+            "the OIDC identity token expired before Sigstore issued a certificate",
+            hint="get a fresh token and sign again right away, " + _KEY_INSTEAD,
+        ) from exc
+    except (SigstoreError, requests.RequestException, FulcioClientError, RekorClientError) as exc:
+        detail = str(exc) or type(exc).__name__
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and str(cause):
+            detail += f" ({cause})"
+        raise SigningError(
+            f"keyless signing failed: could not complete the exchange with Sigstore's "
+            f"{instance} services (TUF trust metadata, Fulcio certificate, Rekor log): "
+            f"{detail}",
+            hint="check network access to *.sigstore.dev (no network means no keyless "
+            "signing), " + _KEY_INSTEAD,
+        ) from exc
+
+    data = signed.to_json().encode("utf-8")
+    parsed = _parse_bundle(data)
+    if parsed.dsse_envelope is None:  # pragma: no cover - sign_dsse always makes one
+        raise SigningError("sigstore returned a bundle without a DSSE envelope")
+    _check_signed_predicate(parsed.dsse_envelope.payload, expected)
+
+    ident = trust.CertificateIdentity.from_certificate(signed.signing_certificate)
+    if not ident.san or not ident.issuer:
+        raise SigningError(
+            f"the Fulcio certificate names no identity or issuer ({ident.describe()})",
+            hint=_KEY_INSTEAD.removeprefix("or "),
+        )
+    rule = trust.IdentityRule(issuer=ident.issuer, san=ident.san)
+    if staging:
+        from sigstore.verify import Verifier
+
+        staging_verifier = Verifier(trusted_root=config.trusted_root)
+        _verify_keyless(data, trust.TrustPolicy(identities=(rule,)), verifier=staging_verifier)
+    else:
+        try:
+            _verify_keyless(data, trust.TrustPolicy(identities=(rule,)))
+        except SignatureError as exc:
+            raise SigningError(
+                f"the keyless bundle was made but does not verify against the pinned "
+                f"Sigstore trust root: {exc.message}",
+                hint="the pinned root is probably older than the key or certificate "
+                "Sigstore now uses: refresh it ('Refreshing the trust root' in "
+                "docs/trust-policy.md), " + _KEY_INSTEAD,
+            ) from exc
+    return data
 
 
 # ------------------------------------------------------------------- verification
@@ -543,8 +722,8 @@ def _key_hint_of(bundle: Bundle) -> str | None:
         raise SignatureError(
             "this bundle is signed keyless (with a Fulcio certificate), not with a key, "
             "so it cannot be checked against trusted keys",
-            hint="verify it against the signer's OIDC identity instead (e.g. "
-            "'sigstore verify identity --cert-identity ... --cert-oidc-issuer ...')",
+            hint="verify it with a trust policy that lists the signer's OIDC identity "
+            "('--trust-policy FILE', see docs/trust-policy.md)",
         )
     return material.public_key.hint or None
 
@@ -570,7 +749,9 @@ def _verify_raw(public_key: PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
-def _lookup(hint: str | None, trusted: Sequence[TrustedKey], what: str) -> list[TrustedKey]:
+def _lookup(
+    hint: str | None, trusted: Sequence[TrustedKey], what: str, where: str = "the trust store"
+) -> list[TrustedKey]:
     """Trusted keys to try: the one whose *recomputed* hint matches, or all if no hint.
 
     The hint is recomputed from each trusted key rather than read from
@@ -587,7 +768,7 @@ def _lookup(hint: str | None, trusted: Sequence[TrustedKey], what: str) -> list[
     if not matches:
         known = ", ".join(sorted({key_hint(t.public_key) for t in trusted})) or "none"
         raise UntrustedSignerError(
-            f"this {what} was signed by key {hint}, which is not in the trust store "
+            f"this {what} was signed by key {hint}, which is not in {where} "
             f"(trusted keys: {known})",
             hint=f"if you trust that signer, {_TRUST_HINT}; its hint must be {hint}",
         )
@@ -651,14 +832,192 @@ def _read_statement(payload: bytes) -> tuple[dict[str, str], str, dict[str, Any]
     return subjects, doc["predicateType"], predicate
 
 
-def verify_bundle(bundle: bytes | str, trusted: Sequence[TrustedKey]) -> VerifiedStatement:
-    """Verify a key-signed DSSE bundle against ``trusted`` keys and return its statement.
+def _as_policy(trusted: Sequence[TrustedKey] | TrustPolicy) -> TrustPolicy | None:
+    from harness.trust import TrustPolicy
 
-    The bundle's key hint is only used to *find* a trusted key; the signature over
-    the DSSE PAE is then checked with that key. Transparency-log entries, if any, are
-    not checked (this is offline verification of a local key's signature).
+    return trusted if isinstance(trusted, TrustPolicy) else None
 
-    Raises :class:`UntrustedSignerError` when the hinted key is not trusted, and
+
+def _check_envelope_shape(payload_type: str, signatures: int) -> None:
+    if payload_type != INTOTO_PAYLOAD_TYPE:
+        raise SignatureError(
+            f"the DSSE payload type is {payload_type!r}, expected "
+            f"{INTOTO_PAYLOAD_TYPE!r}: the envelope does not hold an in-toto statement",
+            hint="pass a bundle made by 'harness' or another in-toto attestation signer",
+        )
+    if signatures != 1:
+        raise SignatureError(
+            f"the DSSE envelope has {signatures} signatures; exactly one is expected",
+            hint="re-sign the record so the envelope carries a single signature",
+        )
+
+
+_UNALTERED = "get an unaltered copy of the bundle from its source; do not trust its contents"
+
+# sigstore-python's verification failures, by message prefix, as errors a user can act
+# on. Anything not listed is reported with sigstore's own words.
+_KEYLESS_FAILURES: tuple[tuple[str, type[SignatureError], str, str], ...] = (
+    (
+        "DSSE: invalid signature",
+        SignatureError,
+        "the DSSE signature does not verify with the key in the bundle's Fulcio "
+        "certificate: the statement, its payload type or the signature was altered",
+        _UNALTERED,
+    ),
+    (
+        "Signature is invalid for input",
+        SignatureError,
+        "the message signature does not verify with the key in the bundle's Fulcio "
+        "certificate: the file or the signature was altered after signing",
+        "pass the exact file that was signed; " + _UNALTERED,
+    ),
+    (
+        "Bundle message digest mismatch",
+        SignatureError,
+        "the bundle signs a different file: its message digest does not match the artifact",
+        "pass the exact file that was signed, unmodified",
+    ),
+    (
+        "log entry payload hash does not match bundle",
+        TransparencyLogError,
+        "the transparency log (Rekor) entry records a different statement than the "
+        "bundle's DSSE envelope: the envelope was changed after it was logged",
+        _UNALTERED,
+    ),
+    (
+        "log entry signatures do not match bundle",
+        TransparencyLogError,
+        "the transparency log (Rekor) entry records a different signature than the "
+        "bundle's DSSE envelope: the signature was replaced after the entry was logged",
+        _UNALTERED,
+    ),
+    (
+        "transparency log entry is inconsistent with other materials",
+        TransparencyLogError,
+        "the transparency log (Rekor) entry does not match the bundle's signed content "
+        "and certificate: the bundle was changed after it was logged",
+        _UNALTERED,
+    ),
+    (
+        "invalid log entry",
+        TransparencyLogError,
+        "the transparency log (Rekor) entry's inclusion proof or signed timestamp does "
+        "not verify against the log keys in the trust root",
+        _UNALTERED,
+    ),
+    (
+        "failed to build timestamp certificate chain",
+        SignatureError,
+        "the signing certificate does not chain to a Fulcio CA of the trust root at "
+        "the time of signing",
+        "if the bundle is genuine and newer than the pinned trust root, refresh the root "
+        "('Refreshing the trust root' in docs/trust-policy.md); otherwise do not trust it",
+    ),
+    (
+        "failed to verify SCT",
+        SignatureError,
+        "the signing certificate's certificate-transparency proof (SCT) does not verify "
+        "against the CT log keys of the trust root",
+        _UNALTERED,
+    ),
+    (
+        "not enough sources of verified time",
+        SignatureError,
+        "the bundle proves no signing time: it has no transparency log entry with a "
+        "signed promise and no trusted timestamp",
+        "keyless bundles need their Rekor entry; " + _UNALTERED,
+    ),
+)
+
+
+def _keyless_failure(exc: Exception, policy: TrustPolicy) -> SignatureError:
+    text = str(exc)
+    if text.startswith("certificate identity rejected by the trust policy"):
+        return UntrustedSignerError(
+            text.replace("the trust policy", policy.where, 1),
+            hint="add an [[identities]] entry for the signer to the trust policy "
+            "(docs/trust-policy.md) if you trust it",
+        )
+    for prefix, cls, message, hint in _KEYLESS_FAILURES:
+        if text.startswith(prefix):
+            return cls(f"{message} (sigstore: {text})", hint=hint)
+    return SignatureError(
+        f"the keyless bundle does not verify against the Sigstore trust root "
+        f"{policy.trusted_root}: {text}",
+        hint=_UNALTERED,
+    )
+
+
+def _load_keyless(data: bytes | str, policy: TrustPolicy) -> tuple[Any, Any, Any]:
+    """Parse a keyless bundle with sigstore and pick the policy rule for its identity."""
+    from sigstore.errors import Error as SigstoreBaseError
+    from sigstore.models import Bundle as SigstoreBundle
+
+    from harness import trust
+
+    try:
+        parsed = SigstoreBundle.from_json(data)
+        cert = parsed.signing_certificate
+    except (SigstoreBaseError, ValidationError, ValueError, binascii.Error) as exc:
+        raise SignatureError(
+            f"not a valid Sigstore bundle: {exc}",
+            hint="pass the .sigstore.json bundle file written when the record was signed",
+        ) from exc
+    ident = trust.CertificateIdentity.from_certificate(cert)
+    rule = policy.match_identity(ident)
+    return parsed, ident, rule
+
+
+def _verify_keyless(
+    data: bytes | str, policy: TrustPolicy, *, verifier: Any | None = None
+) -> VerifiedStatement:
+    """Verify a keyless DSSE bundle offline with sigstore-python against ``policy``.
+
+    sigstore-python's ``Verifier`` does the cryptography (certificate chain to the
+    trust root at the signing time, SCT, Rekor inclusion proof and signed entry
+    timestamp, DSSE signature, log entry consistency); the matching policy rule is
+    passed to it as its identity policy, so the identity is checked on the proven
+    certificate. The rule is also looked up beforehand, so a signer the policy does
+    not list is reported as such, naming who it was.
+    """
+    from sigstore.errors import Error as SigstoreBaseError
+
+    parsed, ident, rule = _load_keyless(data, policy)
+    verifier = verifier if verifier is not None else policy.verifier()
+    try:
+        payload_type, payload = verifier.verify_dsse(parsed, rule)
+    except SigstoreBaseError as exc:
+        raise _keyless_failure(exc, policy) from exc
+    envelope = Bundle.from_json(data).dsse_envelope
+    _check_envelope_shape(payload_type, len(envelope.signatures) if envelope else 0)
+    subjects, predicate_type, predicate = _read_statement(payload)
+    return VerifiedStatement(
+        subjects=subjects,
+        predicate_type=predicate_type,
+        predicate=predicate,
+        signer=f"sigstore:{ident.describe()}",
+        statement_bytes=payload,
+        policy_entry=rule.label,
+        signer_details=ident.details(),
+    )
+
+
+def verify_bundle(
+    bundle: bytes | str, trusted: Sequence[TrustedKey] | TrustPolicy
+) -> VerifiedStatement:
+    """Verify a DSSE bundle and return its statement, if ``trusted`` accepts the signer.
+
+    ``trusted`` is either a list of trusted keys or a :class:`harness.trust.TrustPolicy`.
+
+    * Key-signed bundles: the bundle's key hint is only used to *find* a trusted key;
+      the signature over the DSSE PAE is then checked with that key. Transparency-log
+      entries, if any, are not checked. ``signer`` is ``key:<hint>``.
+    * Keyless (Fulcio certificate) bundles: only through a policy listing a matching
+      identity; verified fully offline by sigstore-python against the policy's trust
+      root. ``signer`` is ``sigstore:<identity> (issuer <issuer>)``.
+
+    Raises :class:`UntrustedSignerError` when the signer is not trusted,
+    :class:`TransparencyLogError` when a keyless bundle's log entry is wrong, and
     :class:`SignatureError` for everything else that is wrong.
     """
     parsed = _parse_bundle(bundle)
@@ -670,33 +1029,30 @@ def verify_bundle(bundle: bytes | str, trusted: Sequence[TrustedKey]) -> Verifie
             hint="check you passed the run record's bundle (<record>.sigstore.json); "
             "message-signature bundles are checked against the signed file instead",
         )
+    policy = _as_policy(trusted)
+    if parsed.verification_material.public_key is None and policy is not None:
+        return _verify_keyless(bundle, policy)
     hint = _key_hint_of(parsed)
-    if envelope.payload_type != INTOTO_PAYLOAD_TYPE:
-        raise SignatureError(
-            f"the DSSE payload type is {envelope.payload_type!r}, expected "
-            f"{INTOTO_PAYLOAD_TYPE!r}: the envelope does not hold an in-toto statement",
-            hint="pass a bundle made by 'harness' or another in-toto attestation signer",
-        )
-    if len(envelope.signatures) != 1:
-        raise SignatureError(
-            f"the DSSE envelope has {len(envelope.signatures)} signatures; exactly one is expected",
-            hint="re-sign the record so the envelope carries a single signature",
-        )
+    _check_envelope_shape(envelope.payload_type, len(envelope.signatures))
     signature = envelope.signatures[0].sig
     pae = _pae(envelope.payload_type, envelope.payload)
 
-    candidates = _lookup(hint, trusted, "bundle")
+    keys = policy.trusted_keys if policy is not None else trusted
+    where = policy.where if policy is not None else "the trust store"
+    candidates = _lookup(hint, keys, "bundle", where)  # type: ignore[arg-type]
     signer = next((t for t in candidates if _verify_raw(t.public_key, signature, pae)), None)
     if signer is None:
         raise _bad_signature(hint, candidates, "DSSE")
 
     subjects, predicate_type, predicate = _read_statement(envelope.payload)
+    signer_hint = key_hint(signer.public_key)
     return VerifiedStatement(
         subjects=subjects,
         predicate_type=predicate_type,
         predicate=predicate,
-        signer=f"key:{key_hint(signer.public_key)}",
+        signer=f"key:{signer_hint}",
         statement_bytes=envelope.payload,
+        policy_entry=(policy.key_name(signer_hint) if policy is not None else None),
     )
 
 
@@ -710,15 +1066,17 @@ _DIGESTS = {
 
 
 def verify_message_bundle(
-    bundle: bytes | str, artifact: bytes, trusted: Sequence[TrustedKey]
+    bundle: bytes | str, artifact: bytes, trusted: Sequence[TrustedKey] | TrustPolicy
 ) -> str:
-    """Verify a key-signed ``messageSignature`` bundle over ``artifact``; return the signer.
+    """Verify a ``messageSignature`` bundle over ``artifact``; return the signer.
 
-    Other Sigstore clients (cosign, sigstore-go, sigstore-js with managed keys) sign
-    a file directly instead of a statement; auditors may hand us such bundles. The
-    recorded message digest must match ``artifact`` and the signature over the
-    artifact must verify with the trusted key the hint names. Transparency-log
-    entries and timestamps are not checked (offline).
+    Other Sigstore clients (cosign, sigstore-go, sigstore-js, sigstore-python) sign a
+    file directly instead of a statement; auditors may hand us such bundles. For a
+    key-signed bundle the recorded message digest must match ``artifact`` and the
+    signature over the artifact must verify with the trusted key the hint names
+    (transparency-log entries and timestamps are not checked). A keyless bundle needs
+    a :class:`harness.trust.TrustPolicy` listing its identity and is verified offline
+    by sigstore-python against the policy's trust root.
     """
     parsed = _parse_bundle(bundle)
     message = parsed.message_signature
@@ -727,6 +1085,16 @@ def verify_message_bundle(
             "this bundle holds a DSSE envelope, not a message signature",
             hint="verify it as a statement bundle (verify_bundle / 'harness verify')",
         )
+    policy = _as_policy(trusted)
+    if parsed.verification_material.public_key is None and policy is not None:
+        from sigstore.errors import Error as SigstoreBaseError
+
+        sig_bundle, ident, rule = _load_keyless(bundle, policy)
+        try:
+            policy.verifier().verify_artifact(artifact, sig_bundle, rule)
+        except SigstoreBaseError as exc:
+            raise _keyless_failure(exc, policy) from exc
+        return f"sigstore:{ident.describe()}"
     hint = _key_hint_of(parsed)
     if message.message_digest is not None:
         algorithm = message.message_digest.algorithm
@@ -742,7 +1110,9 @@ def verify_message_bundle(
                 f"the artifact ({algorithm.value} {hasher(artifact).hexdigest()})",
                 hint="pass the exact file that was signed, unmodified",
             )
-    candidates = _lookup(hint, trusted, "bundle")
+    keys = policy.trusted_keys if policy is not None else trusted
+    where = policy.where if policy is not None else "the trust store"
+    candidates = _lookup(hint, keys, "bundle", where)  # type: ignore[arg-type]
     signer = next(
         (t for t in candidates if _verify_raw(t.public_key, message.signature, artifact)), None
     )
