@@ -9,6 +9,7 @@ Sigstore clients live in ``../shared/fixtures/sigstore`` and are read in place.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -581,3 +582,397 @@ def test_fixture_keyless_message_bundle_rejected_with_key(managed: Path):
     artifact = (FIXTURES / "sigstore-python" / "bundle_v3.txt").read_bytes()
     with pytest.raises(SignatureError, match="keyless"):
         sign.verify_message_bundle(bundle, artifact, store)
+
+
+# ------------------------------------------------------------- keyless signing
+
+
+ONLINE_TOKEN = os.environ.get("SIGSTORE_ID_TOKEN", "").strip()
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def fake_jwt(**claims: Any) -> str:
+    """An unsigned-looking JWT with the claims sigstore checks before any network use."""
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    body = {
+        "iss": GITHUB_ISSUER,
+        "sub": "repo:my-org/evals:ref:refs/heads/main",
+        "aud": "sigstore",
+        "iat": now,
+        "exp": now + 600,
+        **claims,
+    }
+    return jwt.encode(body, "test-only-secret-not-a-real-key-0123456789", algorithm="HS256")
+
+
+@pytest.fixture()
+def no_ambient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token in the environment and no CI credential, whatever machine runs this."""
+    import sigstore.oidc
+
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    monkeypatch.setattr(sigstore.oidc, "detect_credential", lambda *a, **k: None)
+
+
+def test_keyless_without_identity_says_how_to_sign_with_a_key(no_ambient: None):
+    with pytest.raises(sign.SigningError) as info:
+        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+    text = str(info.value)
+    assert "needs an OIDC identity token, and none was found" in text
+    assert "SIGSTORE_ID_TOKEN" in text
+    assert "--sign key" in (info.value.hint or "")
+    assert info.value.exit_code == 2
+
+
+def test_keyless_ambient_credential_error(monkeypatch: pytest.MonkeyPatch):
+    import sigstore.oidc
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise sigstore.oidc.IdentityError("GitHub: missing or insufficient OIDC token permissions")
+
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    monkeypatch.setattr(sigstore.oidc, "detect_credential", refuse)
+    with pytest.raises(sign.SigningError, match="insufficient OIDC token permissions") as info:
+        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+    assert "id-token: write" in (info.value.hint or "")
+    assert "--sign key" in (info.value.hint or "")
+
+
+def test_keyless_bad_token_is_not_echoed(monkeypatch: pytest.MonkeyPatch, no_ambient: None):
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", "not-a-jwt-SECRET-VALUE")
+    with pytest.raises(sign.SigningError, match=r"\$SIGSTORE_ID_TOKEN is not usable") as info:
+        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+    assert "SECRET-VALUE" not in str(info.value)
+    # an explicit argument wins over the environment
+    with pytest.raises(sign.SigningError, match="the identity token passed in") as info:
+        sign.sign_statement_keyless(
+            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt(aud="other")
+        )
+    assert "audience 'sigstore'" in (info.value.hint or "")
+
+
+def test_keyless_bad_statement_refused_before_any_identity(monkeypatch: pytest.MonkeyPatch):
+    import sigstore.oidc
+
+    def boom(*_: Any, **__: Any) -> None:
+        raise AssertionError("no identity lookup for a statement that cannot be signed")
+
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    monkeypatch.setattr(sigstore.oidc, "detect_credential", boom)
+    with pytest.raises(sign.SigningError, match="at least one subject"):
+        sign.sign_statement_keyless({}, sign.PREDICATE_TYPE_RUN, PREDICATE)
+    with pytest.raises(sign.SigningError, match="not plain JSON"):
+        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, {"x": float("inf")})
+
+
+@pytest.mark.parametrize("failure", ["tuf", "connection"])
+def test_keyless_without_network_says_how_to_sign_with_a_key(
+    monkeypatch: pytest.MonkeyPatch, failure: str
+):
+    import requests
+    from sigstore.errors import TUFError
+    from sigstore.models import ClientTrustConfig
+
+    def offline(cls: Any, offline: bool = False) -> Any:
+        if failure == "tuf":
+            raise TUFError("Failed to refresh TUF metadata")
+        raise requests.ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(ClientTrustConfig, "production", classmethod(offline))
+    token = fake_jwt()
+    with pytest.raises(sign.SigningError) as info:
+        sign.sign_statement_keyless(
+            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=token
+        )
+    text = str(info.value)
+    assert "keyless signing failed" in text
+    assert "production services" in text
+    assert "network" in (info.value.hint or "")
+    assert "--sign key" in (info.value.hint or "")
+    assert token not in text
+
+
+class _RecordedSigstore:
+    """Stands in for Sigstore's services: returns a real recorded bundle from sign_dsse.
+
+    Everything the harness does around sigstore-python's Signer (statement building,
+    token handling, reading the result, the offline self-check against the pinned
+    root) runs for real; only the network exchange is replaced by a bundle that
+    Sigstore's production instance once produced for the same statement.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, bundle: bytes) -> None:
+        from sigstore.models import Bundle as SigstoreBundle
+        from sigstore.models import ClientTrustConfig
+        from sigstore.sign import SigningContext
+
+        self.bundle = SigstoreBundle.from_json(bundle)
+        self.statements: list[bytes] = []
+        self.tokens: list[Any] = []
+        recorder = self
+
+        class FakeSigner:
+            def sign_dsse(self, statement: Any) -> Any:
+                recorder.statements.append(statement._contents)
+                return recorder.bundle
+
+        class FakeContext:
+            @contextlib.contextmanager
+            def signer(self, token: Any, *, cache: bool = True) -> Any:
+                recorder.tokens.append(token)
+                yield FakeSigner()
+
+        monkeypatch.setattr(ClientTrustConfig, "production", classmethod(lambda cls, **_: object()))
+        monkeypatch.setattr(
+            SigningContext, "from_trust_config", classmethod(lambda cls, config: FakeContext())
+        )
+
+
+@needs_fixtures
+def test_keyless_sign_flow_with_recorded_sigstore_response(monkeypatch: pytest.MonkeyPatch):
+    recorded = (FIXTURES / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json").read_bytes()
+    statement = json.loads(base64.b64decode(json.loads(recorded)["dsseEnvelope"]["payload"]))
+    sigstore_services = _RecordedSigstore(monkeypatch, recorded)
+    token = fake_jwt()
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", "ignored-because-an-argument-is-given")
+
+    bundle = sign.sign_statement_keyless(
+        {s["name"]: s["digest"]["sha256"] for s in statement["subject"]},
+        statement["predicateType"],
+        statement["predicate"],
+        identity_token=token,
+    )
+    (sent,) = sigstore_services.statements
+    assert json.loads(sent) == statement  # the statement handed to sigstore's Signer
+    assert sigstore_services.tokens[0]._raw_token == token
+    assert json.loads(bundle)["mediaType"] == sign.BUNDLE_MEDIA_TYPE
+    assert token.encode() not in bundle
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", DSSE_FAIL)
+def test_keyless_sign_refuses_a_bundle_that_does_not_verify(
+    monkeypatch: pytest.MonkeyPatch, name: str
+):
+    recorded = (FIXTURES / name / "bundle.sigstore.json").read_bytes()
+    statement = json.loads(base64.b64decode(json.loads(recorded)["dsseEnvelope"]["payload"]))
+    _RecordedSigstore(monkeypatch, recorded)
+    with pytest.raises(sign.SigningError, match="does not verify against the pinned") as info:
+        sign.sign_statement_keyless(
+            {s["name"]: s["digest"]["sha256"] for s in statement["subject"]},
+            statement["predicateType"],
+            statement["predicate"],
+            identity_token=fake_jwt(),
+        )
+    assert "Refreshing the trust root" in (info.value.hint or "")
+
+
+@needs_fixtures
+def test_keyless_sign_refuses_a_different_statement(monkeypatch: pytest.MonkeyPatch):
+    recorded = (FIXTURES / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json").read_bytes()
+    _RecordedSigstore(monkeypatch, recorded)
+    with pytest.raises(sign.SigningError, match="predicate changed"):
+        sign.sign_statement_keyless(
+            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt()
+        )
+
+
+@pytest.mark.skipif(
+    not ONLINE_TOKEN,
+    reason="online keyless signing needs an OIDC identity token in SIGSTORE_ID_TOKEN "
+    "(e.g. from 'sigstore get-identity-token' or a CI job) and network access to "
+    "Sigstore; no token is set",
+)
+def test_keyless_sign_online(tmp_path: Path):
+    from harness import trust
+
+    staging = os.environ.get("SIGSTORE_STAGING", "") == "1"
+    bundle = sign.sign_statement_keyless(
+        SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=ONLINE_TOKEN, staging=staging
+    )
+    raw = json.loads(bundle)
+    assert raw["mediaType"] == sign.BUNDLE_MEDIA_TYPE
+    assert raw["dsseEnvelope"]["payloadType"] == "application/vnd.in-toto+json"
+    assert raw["verificationMaterial"]["tlogEntries"]
+    from sigstore.models import Bundle as SigstoreBundle
+
+    ident = trust.CertificateIdentity.from_certificate(
+        SigstoreBundle.from_json(bundle).signing_certificate
+    )
+    assert ident.san and ident.issuer
+    root = trust.PINNED_TRUSTED_ROOT
+    if staging:
+        import sigstore
+
+        root = (
+            Path(sigstore.__file__).parent
+            / "_store"
+            / "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev"
+            / "trusted_root.json"
+        )
+    policy = trust.TrustPolicy(
+        identities=(trust.IdentityRule(issuer=ident.issuer, san=ident.san),), trusted_root=root
+    )
+    verified = sign.verify_bundle(bundle, policy)
+    assert verified.subjects == SUBJECTS
+    assert verified.predicate == PREDICATE
+    assert verified.signer == f"sigstore:{ident.san} (issuer {ident.issuer})"
+    other = trust.TrustPolicy(
+        identities=(trust.IdentityRule(issuer="https://issuer.invalid", san=ident.san),),
+        trusted_root=root,
+    )
+    with pytest.raises(UntrustedSignerError):
+        sign.verify_bundle(bundle, other)
+
+
+# -------------------------------------------------- another client: sigstore-js
+
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+BEACON_SAN = (
+    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+    ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+)
+
+
+@pytest.fixture(scope="session")
+def sigstore_js() -> Any:
+    """Run tests/js/verify.mjs (sigstore-js's @sigstore/verify) on a bundle.
+
+    The npm packages are installed once with ``npm ci`` from the committed lockfile
+    into a cache folder named after the lockfile's digest, outside the repository.
+    """
+    import shutil
+    import subprocess
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("sigstore-js cross-check needs node (>= 20.17) and npm on PATH; not found")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    major, minor = (int(x) for x in version.lstrip("v").split(".")[:2])
+    if (major, minor) < (20, 17):
+        pytest.skip(f"sigstore-js 3.x needs node >= 20.17; found {version}")
+
+    lock = (JS_DIR / "package-lock.json").read_bytes() + (JS_DIR / "package.json").read_bytes()
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    target = (
+        cache_root / "llm-safety-harness" / f"sigstore-js-{hashlib.sha256(lock).hexdigest()[:16]}"
+    )
+    if not (target / "node_modules" / "@sigstore" / "verify" / "package.json").is_file():
+        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(JS_DIR / name, staging / name)
+        try:
+            done = subprocess.run(
+                [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=staging,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.skip("npm ci for the sigstore-js cross-check timed out (registry unreachable?)")
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            pytest.skip(f"npm ci for the sigstore-js cross-check failed: {' | '.join(tail)}")
+        if target.exists():  # another process finished first
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            staging.rename(target)
+    shutil.copy(JS_DIR / "verify.mjs", target / "verify.mjs")
+
+    def run(bundle: Path, **options: str | Path) -> dict[str, Any]:
+        args = [node, str(target / "verify.mjs"), "--bundle", str(bundle)]
+        for name, value in options.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["ok"] == (done.returncode == 0), done.stderr
+        return result
+
+    return run
+
+
+def test_sigstore_js_verifies_our_key_bundle(
+    sigstore_js: Any, bundle_bytes: bytes, key: sign.SigningKey, tmp_path: Path
+):
+    path = tmp_path / "record.sigstore.json"
+    path.write_bytes(bundle_bytes)
+    result = sigstore_js(path, key=key.public_key_path)
+    assert result == {"ok": True, "keySigned": True, "hint": key.hint, "identity": None}
+
+
+def test_sigstore_js_rejects_our_bundle_with_another_key(
+    sigstore_js: Any, bundle_bytes: bytes, tmp_path: Path
+):
+    path = tmp_path / "record.sigstore.json"
+    path.write_bytes(bundle_bytes)
+    other = write_public_key(
+        tmp_path / "other.pem", ec.generate_private_key(ec.SECP256R1()).public_key()
+    )
+    result = sigstore_js(path, key=other)
+    assert not result["ok"]
+    assert result["code"] == "PUBLIC_KEY_ERROR"
+
+
+def test_sigstore_js_rejects_our_tampered_bundle(
+    sigstore_js: Any, bundle_bytes: bytes, key: sign.SigningKey, tmp_path: Path
+):
+    def edit(doc: dict[str, Any]) -> None:
+        payload = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+        payload["predicate"]["metrics"]["refusal_rate"] = 1.0
+        doc["dsseEnvelope"]["payload"] = b64(json.dumps(payload).encode())
+
+    path = tmp_path / "record.sigstore.json"
+    path.write_bytes(tampered(bundle_bytes, edit))
+    result = sigstore_js(path, key=key.public_key_path)
+    assert not result["ok"]
+    assert result["code"] == "SIGNATURE_ERROR"
+
+
+@needs_fixtures
+def test_sigstore_js_verifies_key_fixture(sigstore_js: Any, managed: Path, tmp_path: Path):
+    from harness import trust
+
+    result = sigstore_js(
+        managed / "bundle.sigstore.json",
+        key=managed / "key.pub",
+        artifact=FIXTURES / "a.txt",
+        trusted_root=trust.PINNED_TRUSTED_ROOT,
+    )
+    assert result["ok"]
+    other = write_public_key(
+        tmp_path / "other.pem", ec.generate_private_key(ec.SECP256R1()).public_key()
+    )
+    assert not sigstore_js(
+        managed / "bundle.sigstore.json",
+        key=other,
+        artifact=FIXTURES / "a.txt",
+        trusted_root=trust.PINNED_TRUSTED_ROOT,
+    )["ok"]
+
+
+@needs_fixtures
+def test_sigstore_js_agrees_on_keyless_fixtures(sigstore_js: Any):
+    from harness import trust
+
+    def check(name: str, issuer: str = GITHUB_ISSUER) -> dict[str, Any]:
+        return sigstore_js(
+            FIXTURES / name / "bundle.sigstore.json",
+            trusted_root=trust.PINNED_TRUSTED_ROOT,
+            san=BEACON_SAN,
+            issuer=issuer,
+        )
+
+    good = check("happy-path-intoto-in-dsse-v3")
+    assert good["ok"]
+    assert good["identity"] == {"san": BEACON_SAN, "issuer": GITHUB_ISSUER}
+    assert not check("happy-path-intoto-in-dsse-v3", "https://accounts.google.com")["ok"]
+    for name in DSSE_FAIL:
+        assert not check(name)["ok"], name
