@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -829,6 +830,47 @@ def test_keyless_sign_online(tmp_path: Path):
         sign.verify_bundle(bundle, other)
 
 
+@pytest.mark.skipif(
+    not shutil.which("openssl"), reason="the OpenSSL recipe needs the openssl command"
+)
+def test_openssl_recipe(bundle_bytes: bytes, key: sign.SigningKey, tmp_path: Path):
+    """Steps 1-3 of the OpenSSL recipe in docs/signing.md, run as written."""
+    import re
+    import subprocess
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "signing.md").read_text()
+    script = re.search(r"python3 - record\.sigstore\.json <<'EOF'\n(.*?)\nEOF\n", doc, re.S)
+    assert script, "the OpenSSL recipe's Python step is missing from docs/signing.md"
+    (tmp_path / "record.sigstore.json").write_bytes(bundle_bytes)
+    shutil.copy(key.public_key_path, tmp_path / "alice.pub.pem")
+
+    def sh(cmd: str) -> str:
+        done = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (tmp_path / "step1.py").write_text(script.group(1))
+    out = sh(f"{sys.executable} step1.py record.sigstore.json")
+    assert f"key hint:    {key.hint}" in out
+    hint = sh(
+        "openssl pkey -pubin -in alice.pub.pem -outform DER | openssl dgst -sha256 -binary | base64"
+    )
+    assert hint.strip() == key.hint
+    assert "Verified OK" in sh(
+        "openssl dgst -sha256 -verify alice.pub.pem -signature sig.der pae.bin"
+    )
+    assert json.loads((tmp_path / "statement.json").read_bytes())["predicate"] == PREDICATE
+    (tmp_path / "pae.bin").write_bytes((tmp_path / "pae.bin").read_bytes() + b" ")
+    bad = subprocess.run(
+        "openssl dgst -sha256 -verify alice.pub.pem -signature sig.der pae.bin",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0
+
+
 # -------------------------------------------------- another client: sigstore-js
 
 
@@ -846,7 +888,6 @@ def sigstore_js() -> Any:
     The npm packages are installed once with ``npm ci`` from the committed lockfile
     into a cache folder named after the lockfile's digest, outside the repository.
     """
-    import shutil
     import subprocess
 
     node, npm = shutil.which("node"), shutil.which("npm")

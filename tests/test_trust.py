@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -643,3 +646,33 @@ def test_example_policy_and_workflow_agree():
     # the workflow runs on the ref the policy accepts (YAML 1.1 reads the key 'on' as True)
     assert rule.ref is not None
     assert workflow[True]["push"]["branches"] == [rule.ref.removeprefix("refs/heads/")]
+
+
+# ------------------------------------------- another client: the sigstore CLI
+
+
+def sigstore_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run sigstore-python's own command line, offline, with its caches in tmp_path."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("SIGSTORE_ID_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sigstore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@needs_fixtures
+def test_sigstore_cli_recipe_for_auditors(tmp_path: Path):
+    """The 'sigstore verify github --offline' recipe in docs/trust-policy.md works."""
+    bundle = FIXTURES / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json"
+    common = ["verify", "github", "--offline", "--bundle", bundle, "--ref", "refs/heads/main"]
+    good = sigstore_cli(tmp_path, *common, "--repository", BEACON_REPO, FIXTURES / "a.txt")
+    assert good.returncode == 0, good.stderr
+    assert "OK:" in good.stderr + good.stdout
+    bad = sigstore_cli(
+        tmp_path, *common, "--repository", "sigstore-conformance/other", FIXTURES / "a.txt"
+    )
+    assert bad.returncode != 0
