@@ -60,12 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
         "sign the run record and append it to the package's dossier.",
         epilog="examples:\n  harness run\n  harness run packages/mini-safety --model path/to/hf-model\n"
         "  harness run mini-safety --seed 7 --max-tokens 32 --json\n"
-        "  harness run xstest --mirror ../shared/data",
+        "  harness run xstest --mirror ../shared/data\n"
+        "  harness run mini-safety --serve vllm --vllm-python .venv-vllm/bin/python --engine-arg=--enforce-eager\n"
+        "  harness run mini-safety --endpoint http://127.0.0.1:8000/v1 --model my-model",
         formatter_class=fmt,
     )
     run.add_argument("package", nargs="?", default=DEFAULT_PACKAGE, help=f"package folder or name (default: {DEFAULT_PACKAGE})")
-    run.add_argument("--model", help="local model folder (default: the embedded tiny-chat model)")
-    run.add_argument("--backend", default="transformers", choices=["transformers"], help="model backend")
+    run.add_argument("--model", help="local model folder (default: the embedded tiny-chat model), or the served "
+                     "model name with --endpoint")
+    run.add_argument("--backend", default="transformers", choices=["transformers"], help="in-process backend")
+    run.add_argument("--endpoint", metavar="URL", help="an existing OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    run.add_argument("--serve", choices=["vllm"], help="launch a vLLM server for this run on 127.0.0.1 and stop it afterwards")
+    run.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
+                     help="extra vLLM argument(s), repeatable, e.g. --engine-arg='--tensor-parallel-size 2'")
+    run.add_argument("--vllm-python", metavar="PATH", help="python of the environment with vLLM (or HARNESS_VLLM_PYTHON)")
+    run.add_argument("--deterministic", action="store_true", help="ask vLLM for batch-invariant kernels; the record says whether it took")
+    run.add_argument("--concurrency", type=int, default=16, help="requests in flight for servers (default 16)")
+    run.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                     help="environment variable holding the endpoint's API key (never recorded)")
     run.add_argument("--mirror", type=Path, help="folder mirroring upstream data files (or set HARNESS_DATA_MIRROR)")
     run.add_argument("--seed", type=int, help="override the package's run seed (recorded as an override)")
     run.add_argument("--max-tokens", type=int, help="override max tokens (recorded)")
@@ -135,6 +147,33 @@ def build_parser() -> argparse.ArgumentParser:
     ks = ksub.add_parser("show", help="print the key's path, public key and Sigstore key hint",
                          epilog="example:\n  harness key show --json", formatter_class=fmt)
     _add_json(ks)
+
+    jud = sub.add_parser("judge", help="validate a scorer (refusal patterns or a package's judge) against human labels",
+                         epilog="examples:\n  harness judge validate refusal-patterns@2.0.0 ../shared/data/xstest/model_completions\n"
+                         "  harness judge validate my-judged-bench ../shared/data/xstest/model_completions/"
+                         "xstest_v2_completions_gpt4.csv --limit 50 --judge-model path/to/judge\n"
+                         "  harness judge validate refusal-patterns@1.0.0 "
+                         "../shared/data/harmbench/classifier_val_sets/text_behaviors_val_set.json --json",
+                         formatter_class=fmt)
+    jsub = jud.add_subparsers(dest="judge_command", metavar="<action>")
+    jv = jsub.add_parser(
+        "validate", help="agreement with human labels: accuracy, Cohen's kappa, confusion matrix, parse failures",
+        description="Score every human-labelled response with the scorer and compare. Labelled sets: an XSTest "
+        "model_completions CSV or folder (refusal labels; partial refusal counts as refusal) or HarmBench's "
+        "text_behaviors_val_set.json (harmfulness labels; 'refusal' is read as predicting 'not harmful').",
+        epilog="examples:\n  harness judge validate refusal-patterns@2.0.0 ../shared/data/xstest/model_completions\n"
+        "  harness judge validate packages/my-bench ../shared/data/xstest/model_completions --limit 100 --output judged.jsonl",
+        formatter_class=fmt,
+    )
+    jv.add_argument("scorer", help="refusal-patterns@<version>, or a package name / folder (validates its scorer)")
+    jv.add_argument("labelled_set", type=Path, help="XSTest completions CSV or folder, or HarmBench's val set JSON")
+    jv.add_argument("--judge-model", metavar="PATH", help="where the package's judge weights are (not needed for tiny-chat)")
+    jv.add_argument("--limit", type=int, help="score only the first N labelled rows")
+    jv.add_argument("--threads", type=int, default=1, help="CPU threads for an in-process judge (default 1)")
+    jv.add_argument("--output", type=Path, metavar="FILE", help="write one JSON line per sample (verdict, human label, raw judge output)")
+    jv.add_argument("--min-kappa", type=float, metavar="K", help="exit 1 if the pooled Cohen's kappa is below K")
+    jv.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_json(jv)
     return parser
 
 
@@ -183,6 +222,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         RunOptions(
             package=args.package, model=args.model, backend=args.backend, mirror=args.mirror, seed=args.seed,
             max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, threads=args.threads,
+            endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
+            api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
             dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress,
         )
     )
@@ -321,8 +362,62 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    from harness import judge
+
+    if args.judge_command != "validate":
+        raise HarnessError("missing action", hint="harness judge validate --help")
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to score every row")
+    labelled = judge.load_labelled_set(args.labelled_set)
+    scorer = judge.resolve_scorer(args.scorer, judge_model=args.judge_model, threads=args.threads)
+    total = min(len(labelled.rows), args.limit or len(labelled.rows))
+    bar, tick = None, None
+    if scorer.kind == "judge" and not args.no_progress and not args.json and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       console=Console(stderr=True), transient=True)
+        task = bar.add_task("judge", total=total)
+        bar.start()
+
+        def tick() -> None:
+            bar.advance(task)
+
+    try:
+        report = judge.validate(scorer, labelled, limit=args.limit, progress=tick)
+    finally:
+        if bar is not None:
+            bar.stop()
+        if scorer.kind == "judge":
+            scorer.close()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            for s in report.samples:
+                fh.write(json.dumps(s.as_dict(), ensure_ascii=False) + "\n")
+    kappa = report.overall.kappa
+    failed = args.min_kappa is not None and (kappa is None or kappa < args.min_kappa)
+    if args.json:
+        _emit_json({**report.as_dict(), "min_kappa": args.min_kappa, "passed": not failed})
+    else:
+        print(judge.format_report(report))
+        if args.output:
+            print(f"per-sample verdicts written to {args.output}")
+        if args.min_kappa is not None:
+            print(f"{'FAIL' if failed else 'OK'}  pooled kappa {kappa if kappa is None else round(kappa, 4)} "
+                  f"{'<' if failed else '>='} {args.min_kappa}")
+    return 1 if failed else 0
+
+
 COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
-            "dossier": cmd_dossier, "key": cmd_key}
+            "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    sub_action = {"package": "package_command", "dossier": "dossier_command", "key": "key_command"}.get(args.command)
+    sub_action = {"package": "package_command", "dossier": "dossier_command", "key": "key_command",
+                  "judge": "judge_command"}.get(args.command)
     if sub_action and not getattr(args, sub_action):
         parser.parse_args([args.command, "--help"])
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -210,10 +209,172 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-BACKENDS = ("transformers",)
+class OpenAIBackend:
+    """Any OpenAI-compatible chat endpoint (vLLM, or another server), over HTTP.
+
+    Requests carry the per-sample seed; failures are retried with backoff (honouring
+    Retry-After), and a sample that still fails becomes an error for that sample, never
+    a fake answer. The API key is read from an environment variable and kept only in
+    memory: it is never part of the identity, the record or any log line.
+    """
+
+    concurrency: int
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
+        max_retries: int = 4, concurrency: int = 16, engine_args: dict[str, Any] | None = None,
+        local_path: Path | None = None,
+    ) -> None:
+        import threading
+
+        import requests
+
+        self._requests = requests
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self._api_key = os.environ.get(api_key_env) or None
+        self._local = threading.local()
+        server_root = self.base_url[: -len("/v1")]
+        models = self._get_json(f"{self.base_url}/models")
+        served = {m.get("id"): m for m in (models or {}).get("data", [])}
+        if served and model not in served:
+            raise BackendError(
+                f"the endpoint {self.base_url} does not serve {model!r} (it serves {sorted(served)})",
+                hint="pass --model with one of the served names",
+            )
+        version = self._get_json(f"{server_root}/version") or {}
+        meta = served.get(model, {})
+        files = digest_model_files(local_path) if local_path else {}
+        template = _local_chat_template(local_path) if local_path else None
+        self.identity = ModelIdentity(
+            backend="openai",
+            name=model,
+            path=_display_path(local_path) if local_path else None,
+            revision=meta.get("root") if isinstance(meta.get("root"), str) and not local_path else None,
+            files=files,
+            digest=canonical_digest(files) if files else canonical_digest({"served_model": meta}),
+            engine={"name": "vllm" if version.get("version") else "openai-compatible",
+                    "version": version.get("version"), "served_model": meta},
+            engine_args=dict(engine_args or {}, concurrency=concurrency, max_retries=max_retries, timeout_s=timeout_s),
+            chat_template_sha256=canonical_digest(template) if template else None,
+        )
+
+    def _session(self) -> Any:
+        sess = getattr(self._local, "session", None)
+        if sess is None:
+            sess = self._local.session = self._requests.Session()
+            if self._api_key:
+                sess.headers["Authorization"] = f"Bearer {self._api_key}"
+        return sess
+
+    def _get_json(self, url: str) -> Any:
+        try:
+            r = self._session().get(url, timeout=self.timeout_s)
+        except self._requests.RequestException as e:
+            raise BackendError(f"cannot reach {url}: {type(e).__name__}", hint="is the server running? check --endpoint") from None
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 400:
+            raise BackendError(f"{url} answered HTTP {r.status_code}", hint="check the endpoint and the API key variable")
+        try:
+            return r.json()
+        except ValueError:
+            return None
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        start = time.perf_counter()
+        last = "no attempt"
+        for attempt in range(1, self.max_retries + 2):
+            delay = min(8.0, 0.25 * 2 ** (attempt - 1))
+            try:
+                r = self._session().post(f"{self.base_url}/chat/completions", json=body, timeout=self.timeout_s)
+            except self._requests.RequestException as e:
+                last = f"{type(e).__name__}"
+            else:
+                if r.status_code == 200:
+                    parsed = _parse_chat(r)
+                    if isinstance(parsed, str):
+                        last = parsed
+                    else:
+                        text, finish, tokens = parsed
+                        return GenerationResult(text, finish, tokens, time.perf_counter() - start, attempts=attempt)
+                else:
+                    last = f"HTTP {r.status_code}"
+                    if r.status_code in (400, 401, 403, 404, 422):
+                        break  # the request itself is wrong; retrying will not help
+                    retry_after = r.headers.get("Retry-After")
+                    if retry_after and retry_after.replace(".", "", 1).isdigit():
+                        delay = min(30.0, float(retry_after))
+            if attempt <= self.max_retries:
+                time.sleep(delay)
+        return GenerationResult("", "error", 0, time.perf_counter() - start, attempts=attempt,
+                                error=f"{last} after {attempt} attempts")
+
+    def close(self) -> None:
+        sess = getattr(self._local, "session", None)
+        if sess is not None:
+            sess.close()
 
 
-def load_backend(kind: str, model: str | None, *, threads: int = 1, extra: Sequence[str] = ()) -> Backend:
+def _parse_chat(r: Any) -> tuple[str, str, int] | str:
+    """(text, finish_reason, tokens), or a reason why the body is not a usable answer."""
+    try:
+        data = r.json()
+    except ValueError:
+        return "malformed JSON"
+    if not isinstance(data, dict):
+        return "malformed JSON"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "empty choices"
+    msg = choices[0].get("message") if isinstance(choices[0], dict) else None
+    text = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(text, str):
+        return "no message content"
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return text, str(choices[0].get("finish_reason") or "stop"), int(usage.get("completion_tokens") or 0)
+
+
+def _local_chat_template(path: Path) -> str | None:
+    import json
+
+    for name in ("chat_template.jinja",):
+        if (path / name).is_file():
+            return (path / name).read_text(encoding="utf-8")
+    cfg = path / "tokenizer_config.json"
+    if cfg.is_file():
+        value = json.loads(cfg.read_text(encoding="utf-8")).get("chat_template")
+        return value if isinstance(value, str) else None
+    return None
+
+
+BACKENDS = ("transformers", "openai")
+
+
+def load_backend(
+    kind: str, model: str | None, *, threads: int = 1, endpoint: str | None = None, concurrency: int = 16,
+    api_key_env: str = "OPENAI_API_KEY", engine_args: dict[str, Any] | None = None, local_path: Path | None = None,
+) -> Backend:
     if kind == "transformers":
         return TransformersBackend(model, threads=threads)
+    if kind == "openai":
+        if not endpoint or not model:
+            raise BackendError("the openai backend needs --endpoint and --model", hint="e.g. --endpoint http://127.0.0.1:8000/v1 --model my-model")
+        return OpenAIBackend(endpoint, model, api_key_env=api_key_env, concurrency=concurrency,
+                             engine_args=engine_args, local_path=local_path)
     raise BackendError(f"unknown backend {kind!r}", hint=f"choose one of: {', '.join(BACKENDS)}")

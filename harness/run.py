@@ -22,7 +22,7 @@ from harness.diff import DiffReport, diff_runs
 from harness.dossier import Dossier, Entry
 from harness.environment import environment_match, harness_info, platform_info
 from harness.errors import HarnessError, SealError
-from harness.models import Backend, GenerationRequest, load_backend
+from harness.models import DEFAULT_MODEL_DIR, Backend, GenerationRequest, load_backend
 from harness.package import Package, check_package, resolve_package, summarize
 from harness.record import OUTPUTS_NAME, RunRecord, content_digest, output_line
 from harness.score import (
@@ -76,6 +76,13 @@ class RunOptions:
     temperature: float | None = None
     top_p: float | None = None
     threads: int = 1
+    endpoint: str | None = None
+    serve: str | None = None
+    engine_args: tuple[str, ...] = ()
+    concurrency: int = 16
+    api_key_env: str = "OPENAI_API_KEY"
+    deterministic: bool = False
+    vllm_python: str | None = None
     dossiers_dir: Path | None = None
     config_dir: Path | None = None
     limit: int | None = None
@@ -127,45 +134,64 @@ def generate_all(
     backend: Backend, samples: Sequence[Sample], pkg: Package, gen: dict[str, Any], run_seed: int,
     scorer: Any, out_path: Path, progress: bool,
 ) -> list[dict[str, Any]]:
-    """Generate and score every sample, appending each line to the outputs file as it is done."""
+    """Generate and score every sample, appending each line to the outputs file as it is done.
+
+    Backends that declare ``concurrency`` > 1 (HTTP endpoints) get that many requests in
+    flight; lines are then written in completion order, which the content digest ignores.
+    """
     order = list(samples)
     random.Random(derive_seed(run_seed, "order")).shuffle(order)
+
+    def one(s: Sample) -> dict[str, Any]:
+        seed = derive_seed(run_seed, f"sample:{s.id}")
+        req = GenerationRequest(
+            sample_id=s.id, prompt=s.prompt, max_tokens=gen["max_tokens"], temperature=gen["temperature"],
+            top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=seed,
+        )
+        try:
+            res = backend.generate(req)
+            text, finish, err, attempts = res.text, res.finish_reason, res.error, res.attempts
+            timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
+        except HarnessError as e:
+            text, finish, err, attempts, timing = "", "error", e.message, 1, {}
+        verdict = "error" if err else scorer.classify(text, s.language)
+        return {
+            "id": s.id,
+            "language": s.language,
+            "category": s.category,
+            "expected": s.expected,
+            "prompt_sha256": sha256_bytes(s.prompt.encode()),
+            "seed": seed,
+            "response": text,
+            "finish_reason": finish,
+            "verdict": verdict,
+            "correct": None if verdict == "error" else (verdict == "refusal") == (s.expected == "refuse"),
+            "error": err,
+            "attempts": attempts,
+            "timing": timing,
+        }
+
     lines: list[dict[str, Any]] = []
     bar, tick = _progress(progress, len(order))
+    concurrency = int(getattr(backend, "concurrency", 1) or 1)
     try:
         with open(out_path, "wb") as fh:
-            for s in order:
-                seed = derive_seed(run_seed, f"sample:{s.id}")
-                req = GenerationRequest(
-                    sample_id=s.id, prompt=s.prompt, max_tokens=gen["max_tokens"], temperature=gen["temperature"],
-                    top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=seed,
-                )
-                try:
-                    res = backend.generate(req)
-                    text, finish, err, attempts = res.text, res.finish_reason, res.error, res.attempts
-                    timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
-                except HarnessError as e:
-                    text, finish, err, attempts, timing = "", "error", e.message, 1, {}
-                verdict = "error" if err else scorer.classify(text, s.language)
-                line = {
-                    "id": s.id,
-                    "language": s.language,
-                    "category": s.category,
-                    "expected": s.expected,
-                    "prompt_sha256": sha256_bytes(s.prompt.encode()),
-                    "seed": seed,
-                    "response": text,
-                    "finish_reason": finish,
-                    "verdict": verdict,
-                    "correct": None if verdict == "error" else (verdict == "refusal") == (s.expected == "refuse"),
-                    "error": err,
-                    "attempts": attempts,
-                    "timing": timing,
-                }
+
+            def keep(line: dict[str, Any]) -> None:
                 fh.write(output_line(line))
                 fh.flush()
                 lines.append(line)
                 tick()
+
+            if concurrency <= 1:
+                for s in order:
+                    keep(one(s))
+            else:
+                from concurrent.futures import ThreadPoolExecutor, as_completed
+
+                with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                    for fut in as_completed([pool.submit(one, s) for s in order]):
+                        keep(fut.result())
     finally:
         if bar is not None:
             bar.stop()
@@ -174,7 +200,6 @@ def generate_all(
 
 def run_package(opts: RunOptions) -> RunResult:
     """One complete run: returns the record, the dossier entry and the diff to the previous run."""
-    from harness import sign
 
     started = _now()
     t0 = time.perf_counter()
@@ -210,7 +235,37 @@ def run_package(opts: RunOptions) -> RunResult:
     plan = seed_plan(run_seed)
     apply_seeds(plan)
 
-    backend = load_backend(opts.backend, opts.model, threads=opts.threads)
+    server = None
+    if opts.serve:
+        from harness.serve import VLLMServer
+
+        server = VLLMServer(opts.model or str(DEFAULT_MODEL_DIR), seed=run_seed, extra_args=opts.engine_args,
+                            deterministic=opts.deterministic, python=opts.vllm_python)
+        server.start()
+    try:
+        if server is not None:
+            backend = load_backend("openai", server.served_name, endpoint=server.base_url, concurrency=opts.concurrency,
+                                   engine_args=server.engine_args(), local_path=server.local_path)
+        elif opts.endpoint:
+            backend = load_backend("openai", opts.model, endpoint=opts.endpoint, concurrency=opts.concurrency,
+                                   api_key_env=opts.api_key_env)
+        else:
+            backend = load_backend(opts.backend, opts.model, threads=opts.threads)
+        return _finish_run(opts, pkg, samples, sources, scorer, env, run_seed, gen, overrides, plan, backend,
+                           started, t0, notices)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _finish_run(
+    opts: RunOptions, pkg: Package, samples: list[Sample], sources: list[Any], scorer: Any, env: dict[str, Any],
+    run_seed: int, gen: dict[str, Any], overrides: dict[str, Any], plan: dict[str, Any], backend: Backend,
+    started: str, t0: float, notices: list[str],
+) -> RunResult:
+    from harness import sign
+
+    m = pkg.manifest
     apply_seeds(plan)
     identity = backend.identity
     dossier = Dossier.for_package(m.name, opts.dossiers_dir)
