@@ -33,6 +33,11 @@ exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete
 
 def _add_trust(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--trust-policy", type=Path, metavar="FILE",
+        help="trust policy (TOML) listing the keys and Sigstore identities you accept "
+        "(or HARNESS_TRUST_POLICY; see docs/trust-policy.md)",
+    )
+    p.add_argument(
         "--trust-key", action="append", type=Path, default=None, metavar="PATH",
         help="public key (PEM) or folder of keys to accept as signers; repeatable "
         "(default: the trust store in your harness config folder)",
@@ -85,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-p", type=float, help="override top_p (recorded)")
     run.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend (default 1: reproducible)")
     run.add_argument("--limit", type=int, help="run only the first N samples by id (recorded)")
+    run.add_argument("--sign", choices=["key", "sigstore"], default="key",
+                     help="key: the local P-256 key (offline, default); sigstore: keyless, with an OIDC identity "
+                     "from the environment (SIGSTORE_ID_TOKEN or a CI's ambient credential)")
+    run.add_argument("--sigstore-staging", action="store_true", help="sign with Sigstore's staging instance (tests)")
     run.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_json(run)
@@ -168,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     jv.add_argument("scorer", help="refusal-patterns@<version>, or a package name / folder (validates its scorer)")
     jv.add_argument("labelled_set", type=Path, help="XSTest completions CSV or folder, or HarmBench's val set JSON")
     jv.add_argument("--judge-model", metavar="PATH", help="where the package's judge weights are (not needed for tiny-chat)")
+    jv.add_argument("--judge-endpoint", metavar="URL", help="OpenAI-compatible server of a judge whose backend is 'openai'")
     jv.add_argument("--limit", type=int, help="score only the first N labelled rows")
     jv.add_argument("--threads", type=int, default=1, help="CPU threads for an in-process judge (default 1)")
     jv.add_argument("--output", type=Path, metavar="FILE", help="write one JSON line per sample (verdict, human label, raw judge output)")
@@ -184,10 +194,10 @@ def _emit_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
-def _trusted(paths: Sequence[Path] | None) -> list[Any]:
-    from harness import sign
+def _trusted(args: argparse.Namespace) -> Any:
+    from harness import trust
 
-    return sign.load_public_keys(paths) if paths else sign.default_trust_store()
+    return trust.resolve_trust(args.trust_policy, args.trust_key)
 
 
 def _resolve_run(ref: str, dossiers: Path | None) -> tuple[Path, Path]:
@@ -224,7 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, threads=args.threads,
             endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
             api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
-            dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress,
+            dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
+            sigstore_staging=args.sigstore_staging,
         )
     )
     for n in result.notices:
@@ -242,15 +253,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from harness.verify import verify_record
 
     record, _ = _resolve_run(args.ref, args.dossiers)
-    res = verify_record(record, _trusted(args.trust_key))
+    res = verify_record(record, _trusted(args))
     out = {"ok": True, "record": str(res.record_path), "run_id": res.record.run_id, "signer": res.signer,
+           "policy_entry": res.policy_entry, "signer_details": res.signer_details,
            "package": res.record.package.name, "seal": res.record.package.seal, "subjects": res.subjects}
     if args.json:
         _emit_json(out)
     else:
         print(f"OK  {res.record_path}")
         print(f"    run {res.record.run_id} of {res.record.package.name} {res.record.package.version}")
-        print(f"    signed by {res.signer}; record and outputs digests match the signature")
+        entry = f" [{res.policy_entry}]" if res.policy_entry else ""
+        print(f"    signed by {res.signer}{entry}; record and outputs digests match the signature")
     return 0
 
 
@@ -328,7 +341,7 @@ def cmd_dossier(args: argparse.Namespace) -> int:
 
     d = Dossier.for_package(args.package, args.dossiers)
     if args.dossier_command == "verify":
-        report = d.verify(_trusted(args.trust_key), expect_head=args.expect_head)
+        report = d.verify(_trusted(args), expect_head=args.expect_head)
         if args.json:
             _emit_json(report.as_dict())
         else:
@@ -370,7 +383,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to score every row")
     labelled = judge.load_labelled_set(args.labelled_set)
-    scorer = judge.resolve_scorer(args.scorer, judge_model=args.judge_model, threads=args.threads)
+    scorer = judge.resolve_scorer(args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+                                  threads=args.threads)
     total = min(len(labelled.rows), args.limit or len(labelled.rows))
     bar, tick = None, None
     if scorer.kind == "judge" and not args.no_progress and not args.json and sys.stderr.isatty():

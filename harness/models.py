@@ -248,7 +248,11 @@ class OpenAIBackend:
                 hint="pass --model with one of the served names",
             )
         version = self._get_json(f"{server_root}/version") or {}
-        meta = served.get(model, {})
+        # Only stable facts: vLLM's listing also carries a creation time and random ids,
+        # and for a local model the absolute path of this machine.
+        meta = {k: v for k, v in served.get(model, {}).items() if k in ("id", "owned_by", "max_model_len", "root")}
+        if local_path:
+            meta.pop("root", None)
         files = digest_model_files(local_path) if local_path else {}
         template = _local_chat_template(local_path) if local_path else None
         self.identity = ModelIdentity(

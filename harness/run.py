@@ -83,6 +83,8 @@ class RunOptions:
     api_key_env: str = "OPENAI_API_KEY"
     deterministic: bool = False
     vllm_python: str | None = None
+    sign: str = "key"
+    sigstore_staging: bool = False
     dossiers_dir: Path | None = None
     config_dir: Path | None = None
     limit: int | None = None
@@ -317,14 +319,16 @@ def _finish_run(
         baselines=[v.as_dict() for v in verdicts],
         previous_entry=prev_digest if prev_seq else None,
     )
-    key = sign.load_or_create_key(opts.config_dir)
-    bundle = sign.sign_statement(
-        {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256},
-        sign.PREDICATE_TYPE_RUN,
-        {"run_id": run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
-         "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256},
-        key,
-    )
+    subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256}
+    summary = {"run_id": run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
+               "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256}
+    key_created = None
+    if opts.sign == "sigstore":
+        bundle = sign.sign_statement_keyless(subjects, sign.PREDICATE_TYPE_RUN, summary, staging=opts.sigstore_staging)
+    else:
+        key = sign.load_or_create_key(opts.config_dir)
+        key_created = key.path if key.created else None
+        bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, summary, key)
     previous = None
     if prev_seq:
         prev_entry = dossier.resolve(str(prev_seq))
@@ -334,5 +338,5 @@ def _finish_run(
     shutil.rmtree(work_dir, ignore_errors=True)
     return RunResult(
         record=record, entry=entry, dossier=dossier, metrics=metrics, baselines=verdicts, previous=previous,
-        key_created=key.path if key.created else None, notices=notices,
+        key_created=key_created, notices=notices,
     )

@@ -31,6 +31,8 @@ class VerifyResult:
     record_path: Path
     signer: str
     subjects: dict[str, str]
+    policy_entry: str | None = None
+    signer_details: dict[str, Any] | None = None
 
 
 def verify_run_files(record_path: Path, bundle_path: Path, outputs_path: Path, trusted: Sequence[Any]) -> VerifyResult:
@@ -66,7 +68,10 @@ def verify_run_files(record_path: Path, bundle_path: Path, outputs_path: Path, t
     lines = list(read_outputs(outputs_path))
     if len(lines) != record.outputs.samples or content_digest(lines) != record.outputs.content_sha256:
         raise RecordError(f"{outputs_path}: content does not match the record's outputs.content_sha256")
-    return VerifyResult(record=record, record_path=record_path, signer=statement.signer, subjects=statement.subjects)
+    return VerifyResult(
+        record=record, record_path=record_path, signer=statement.signer, subjects=statement.subjects,
+        policy_entry=getattr(statement, "policy_entry", None), signer_details=getattr(statement, "signer_details", None),
+    )
 
 
 def run_files(record_or_dir: Path) -> tuple[Path, Path, Path]:
