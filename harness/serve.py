@@ -42,7 +42,7 @@ class VLLMServer:
 
     def __init__(
         self, model: str, *, seed: int, extra_args: tuple[str, ...] | list[str] = (), deterministic: bool = False,
-        python: str | None = None, dtype: str | None = None, max_model_len: int = 2048,
+        python: str | None = None, dtype: str | None = None, max_model_len: int | None = None,
         health_timeout_s: float = HEALTH_TIMEOUT_S,
     ) -> None:
         self.model = model
@@ -69,9 +69,10 @@ class VLLMServer:
             self.python, "-m", "vllm.entrypoints.openai.api_server",
             "--model", self.model, "--served-model-name", self.served_name,
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--seed", str(self.seed), "--max-model-len", str(self.max_model_len),
-            "--generation-config", "vllm",
+            "--seed", str(self.seed), "--generation-config", "vllm",
         ]
+        if self.max_model_len:
+            cmd += ["--max-model-len", str(self.max_model_len)]
         if self.dtype:
             cmd += ["--dtype", self.dtype]
         return cmd + self.extra_args
