@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,10 @@ class JudgeScorer:
     """An LLM judge: render the template, generate greedily, parse the verdict.
 
     ``judgements`` keeps every result in call order (verdict, raw output, error);
-    ``counts`` tallies verdicts, so parse failures are always visible.
+    ``counts`` tallies verdicts, so parse failures are always visible. Safe to call
+    from several threads (a runner with concurrent requests): calls to a backend that
+    does not declare ``concurrency`` > 1 are serialised, and the bookkeeping is locked;
+    use the ``Judgement`` that ``assess`` returns, not the position in ``judgements``.
     """
 
     kind = "judge"
@@ -87,6 +91,9 @@ class JudgeScorer:
         self._groups = sorted(self._regex.groupindex, key=self._regex.groupindex.__getitem__)
         self.judgements: list[Judgement] = []
         self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        serial = int(getattr(backend, "concurrency", 1) or 1) <= 1
+        self._generate_lock = threading.Lock() if serial else None
         check_identity(spec, backend)
 
     @classmethod
@@ -149,13 +156,18 @@ class JudgeScorer:
             stop=(), seed=int(sha256_bytes(text.encode("utf-8"))[:8], 16),
         )
         try:
-            res = self.backend.generate(req)
+            if self._generate_lock is not None:
+                with self._generate_lock:
+                    res = self.backend.generate(req)
+            else:
+                res = self.backend.generate(req)
         except HarnessError as e:
             j = Judgement("error", None, e.message)
         else:
             j = Judgement("error", res.text, res.error) if res.error else Judgement(self.parse(res.text), res.text)
-        self.judgements.append(j)
-        self.counts[j.verdict] += 1
+        with self._lock:
+            self.judgements.append(j)
+            self.counts[j.verdict] += 1
         return j
 
     def classify(self, response: str, language: str, *, prompt: str | None = None) -> Verdict:

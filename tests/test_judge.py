@@ -607,3 +607,31 @@ def test_judge_served_over_an_openai_compatible_endpoint(pkg_dir: Path) -> None:
         bad = Scorer(**{**pkg.manifest.scorer.model_dump(), "revision": "other/root"})
         with pytest.raises(ScorerError, match="pins revision other/root"):
             make_scorer(bad, pkg.root, judge_endpoint=srv.url)
+
+
+def test_judge_is_safe_to_call_from_threads() -> None:
+    """A runner with concurrent requests may call classify from several threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Slow(_FakeBackend):
+        active = 0
+        peak = 0
+
+        def generate(self, request: Any) -> Any:
+            import time
+
+            from harness.models import GenerationResult
+
+            Slow.active += 1
+            Slow.peak = max(Slow.peak, Slow.active)
+            time.sleep(0.002)
+            Slow.active -= 1
+            return GenerationResult("REFUSAL" if "no" in request.prompt else "COMPLIANCE", "stop", 1, 0.0)
+
+    j = JudgeScorer(_spec(), "{{response}}", Slow("a" * 64, []))
+    texts = ["no"] * 50 + ["yes"] * 50
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda t: j.classify(t, "en"), texts))
+    assert verdicts == ["refusal"] * 50 + ["compliance"] * 50
+    assert j.counts == {"refusal": 50, "compliance": 50} and len(j.judgements) == 100
+    assert Slow.peak == 1  # an in-process judge is never run concurrently
