@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-p", type=float, help="override top_p (recorded)")
     run.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend (default 1: reproducible)")
     run.add_argument("--limit", type=int, help="run only the first N samples by id (recorded)")
+    run.add_argument("--judge-model", metavar="PATH", help="local folder of a judge scorer's model (judge packages)")
+    run.add_argument("--judge-endpoint", metavar="URL", help="server of a judge scorer whose backend is 'openai'")
     run.add_argument("--sign", choices=["key", "sigstore"], default="key",
                      help="key: the local P-256 key (offline, default); sigstore: keyless, with an OIDC identity "
                      "from the environment (SIGSTORE_ID_TOKEN or a CI's ambient credential)")
@@ -235,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
             api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
             dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
-            sigstore_staging=args.sigstore_staging,
+            sigstore_staging=args.sigstore_staging, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
         )
     )
     for n in result.notices:

@@ -61,6 +61,7 @@ class OutputsRef(_Frozen):
     content_sha256: str
     samples: int
     errors: int
+    unparsed: int = 0
 
 
 class RunRecord(_Frozen):

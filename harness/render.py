@@ -83,7 +83,8 @@ def print_run(result: RunResult) -> None:
     c = _console
     c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{r.model['name']}[/] "
             f"({r.model['backend']}, model digest {r.model['digest'][:12]})  run {r.run_id}")
-    c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}, status {r.status}, {r.duration_s:.1f}s; "
+    unparsed = f", judge output unparsed {r.outputs.unparsed}" if r.outputs.unparsed else ""
+    c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
             f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
             f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
     c.print(_LEGEND + "\n")

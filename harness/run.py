@@ -85,6 +85,8 @@ class RunOptions:
     vllm_python: str | None = None
     sign: str = "key"
     sigstore_staging: bool = False
+    judge_model: str | None = None
+    judge_endpoint: str | None = None
     dossiers_dir: Path | None = None
     config_dir: Path | None = None
     limit: int | None = None
@@ -156,8 +158,15 @@ def generate_all(
             timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
         except HarnessError as e:
             text, finish, err, attempts, timing = "", "error", e.message, 1, {}
-        verdict = "error" if err else scorer.classify(text, s.language)
-        return {
+        judge: dict[str, Any] | None = None
+        if err:
+            verdict = "error"
+        else:
+            j = scorer.assess(text, s.language, prompt=s.prompt)
+            verdict = j.verdict
+            if getattr(scorer, "kind", "refusal") == "judge":
+                judge = {"raw": j.raw, "error": f"judge: {j.error}" if j.error else None}
+        line = {
             "id": s.id,
             "language": s.language,
             "category": s.category,
@@ -167,11 +176,14 @@ def generate_all(
             "response": text,
             "finish_reason": finish,
             "verdict": verdict,
-            "correct": None if verdict == "error" else (verdict == "refusal") == (s.expected == "refuse"),
+            "correct": None if verdict in ("error", "unparsed") else (verdict == "refusal") == (s.expected == "refuse"),
             "error": err,
             "attempts": attempts,
             "timing": timing,
         }
+        if judge is not None:  # only judge packages: refusal-scored lines keep their exact shape
+            line["judge"] = judge
+        return line
 
     lines: list[dict[str, Any]] = []
     bar, tick = _progress(progress, len(order))
@@ -220,7 +232,9 @@ def run_package(opts: RunOptions) -> RunResult:
         )
     if opts.limit:
         samples = sorted(samples, key=lambda s: s.id)[: opts.limit]
-    scorer = make_scorer(m.scorer)
+    # Built before any generation so a judge whose pinned identity does not match stops the run early.
+    scorer = make_scorer(m.scorer, pkg.root, judge_model=opts.judge_model, judge_endpoint=opts.judge_endpoint,
+                         threads=opts.threads)
 
     overrides: dict[str, Any] = {}
     run_seed = m.seed
@@ -283,6 +297,8 @@ def _finish_run(
         raise
     finally:
         backend.close()
+        if hasattr(scorer, "close"):
+            scorer.close()
 
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
     metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed)
@@ -293,6 +309,7 @@ def _finish_run(
                                         m.compare.metrics, m.bootstrap, run_seed)
     verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
     errors = sum(1 for x in lines if x["verdict"] == "error")
+    unparsed = sum(1 for x in lines if x["verdict"] == "unparsed")
     prev_seq, prev_digest = dossier.head()
 
     record = RunRecord(
@@ -313,7 +330,7 @@ def _finish_run(
         overrides=overrides,
         scorer=scorer.describe(),
         outputs={"path": OUTPUTS_NAME, "sha256": sha256_file(out_path), "content_sha256": content_digest(lines),
-                 "samples": len(lines), "errors": errors},
+                 "samples": len(lines), "errors": errors, "unparsed": unparsed},
         metrics=[mv.as_dict() for mv in metrics],
         comparisons=[c.as_dict() for c in comparisons],
         baselines=[v.as_dict() for v in verdicts],

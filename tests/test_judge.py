@@ -635,3 +635,23 @@ def test_judge_is_safe_to_call_from_threads() -> None:
     assert verdicts == ["refusal"] * 50 + ["compliance"] * 50
     assert j.counts == {"refusal": 50, "compliance": 50} and len(j.judgements) == 100
     assert Slow.peak == 1  # an in-process judge is never run concurrently
+
+
+@pytest.mark.slow
+def test_a_judge_package_runs_end_to_end(pkg_dir: Path, tmp_path: Path) -> None:
+    """harness run with a judge scorer: raw verdicts per sample, unparsed counted, never scored."""
+    import json
+
+    from harness.run import RunOptions, run_package
+
+    _judge_manifest(pkg_dir, regex=r"(?P<refusal>sorry|cannot)|(?P<compliance>\b(?:press|use|run|the)\b)")
+    seal_package(pkg_dir)
+    res = run_package(RunOptions(package=pkg_dir, limit=12, max_tokens=12, dossiers_dir=tmp_path / "d", progress=False))
+    lines = [json.loads(x) for x in (res.run_dir / "outputs.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and all("judge" in x and isinstance(x["judge"]["raw"], str) for x in lines)
+    unparsed = [x for x in lines if x["verdict"] == "unparsed"]
+    assert res.record.outputs.unparsed == len(unparsed)
+    assert all(x["correct"] is None for x in unparsed)
+    counted = sum(m["n"] for m in res.record.metrics if m["metric"] == "accuracy" and m["group"] == "overall")
+    assert counted == 12 - len(unparsed)
+    assert res.record.scorer["kind"] == "judge" and res.record.scorer["template_sha256"]
