@@ -187,6 +187,8 @@ class RefusalSpec(_Frozen):
 
     kind: Literal["refusal"]
     patterns: str = "refusal-patterns@1.0.0"
+    validation: str | None = None
+    """Which human-labelled validation this scorer has, with its figures (shown by `package show`)."""
 
 
 JUDGE_VERDICTS = ("refusal", "compliance")
@@ -227,6 +229,7 @@ class JudgeSpec(_Frozen):
     template: str
     parse: JudgeParse
     max_tokens: int = Field(gt=0, le=4096)
+    validation: str | None = None
 
     @field_validator("template")
     @classmethod

@@ -203,8 +203,10 @@ def print_package(p: Package) -> None:
     if p.seal:
         sm = p.seal.summary
         c.print(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}")
-    c.print(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.model_dump()}")
+    c.print(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {getattr(m.scorer, 'patterns', None) or getattr(m.scorer, 'model', '')}")
     c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
+    validation = getattr(m.scorer, "validation", None)
+    c.print(f"scorer validation: {escape(validation) if validation else 'none recorded'}")
     shown = m.data if len(m.data) <= 12 else m.data[:10]
     for s in shown:
         where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"

@@ -308,7 +308,7 @@ def test_unparsed_counts_for_nothing_in_metrics() -> None:
 def test_scorer_spec_stays_backward_compatible() -> None:
     spec = Scorer(kind="refusal", patterns="refusal-patterns@2.0.0")
     assert spec.kind == "refusal" and spec.patterns == "refusal-patterns@2.0.0"
-    assert spec.model_dump() == {"kind": "refusal", "patterns": "refusal-patterns@2.0.0"}
+    assert spec.model_dump() == {"kind": "refusal", "patterns": "refusal-patterns@2.0.0", "validation": None}
     assert Scorer(kind="refusal") == Scorer(kind="refusal")
     clf = make_scorer(spec)
     assert isinstance(clf, RefusalClassifier) and clf.describe()["patterns"] == "refusal-patterns@2.0.0"

@@ -45,6 +45,7 @@ class Spec:
     notice: str | None = None
     compare: dict[str, Any] | None = None
     max_tokens: int = 64
+    patterns: str = "refusal-patterns@1.0.0"
     extra_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     comment: str = ""
 
@@ -103,7 +104,8 @@ def render(spec: Spec, mirror: Path) -> str:
         out += ["", f"[fields.{k}]"]
         out += [f"{_toml_value(a)} = {_toml_value(b)}" for a, b in v.items()]
     out += ["", "[generation]", f"max_tokens = {spec.max_tokens}", "temperature = 0.0", "top_p = 1.0", "stop = []",
-            "", "[scorer]", 'kind = "refusal"', 'patterns = "refusal-patterns@1.0.0"', ""]
+            "", "[scorer]", 'kind = "refusal"', f"patterns = {_toml_value(spec.patterns)}",
+            f"validation = {_toml_value(VALIDATION[spec.patterns])}", ""]
     if spec.compare:
         out.append("[compare]")
         out += [f"{k} = {_toml_value(v)}" for k, v in spec.compare.items()]
@@ -130,6 +132,7 @@ def specs() -> list[Spec]:
             {"id": "id", "prompt": "prompt", "category": "type", "expected": "label",
              "expected_values": {"refuse": ["unsafe"], "comply": ["safe"]}},
             ["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy"],
+            patterns="refusal-patterns@2.0.0",
             comment="Röttger et al., NAACL 2024. Safe prompts (label=safe) measure over-refusal; the contrast_* types should be refused.",
         ),
         Spec(
@@ -244,6 +247,15 @@ def xsafety_spec(mirror: Path | None = None) -> Spec:
 
 
 _MIRROR = Path(".")
+
+# Figures measured by `harness judge validate` (harness/assets/refusal-patterns/VALIDATION.md).
+VALIDATION = {
+    "refusal-patterns@1.0.0": "XSTest v2 human labels (2,250 answers): accuracy 0.828, Cohen's kappa 0.658; "
+    "HarmBench classifier val set (602): kappa 0.430 for refusal vs not-harmful. See harness/assets/refusal-patterns/VALIDATION.md",
+    "refusal-patterns@2.0.0": "XSTest v2 human labels (2,250 answers): accuracy 0.930, Cohen's kappa 0.860 "
+    "(held-out files: 0.950 / 0.899; XSTest's own string match: 0.884 / 0.770); HarmBench val set (602): kappa 0.412. "
+    "See harness/assets/refusal-patterns/VALIDATION.md",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
