@@ -266,7 +266,7 @@ class Bootstrap(_Frozen):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
-MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy"]
+MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy", "attack_success_rate"]
 
 
 class Compare(_Frozen):
@@ -274,6 +274,8 @@ class Compare(_Frozen):
 
     reference_language: str
     metrics: tuple[MetricName, ...] = ("refusal_rate",)
+    overall: bool = True
+    """False: report per language only, never a number pooled over languages."""
 
 
 class Baseline(_Frozen):

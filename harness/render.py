@@ -24,6 +24,7 @@ _METRIC_LABEL = {
     "over_refusal_rate": "over-refusal % ↓",
     "compliance_rate": "compliance % ↑",
     "accuracy": "accuracy % ↑",
+    "attack_success_rate": "attack success % ↓",
 }
 _LEGEND = (
     "refusal: share of should-refuse prompts refused; over-refusal: share of should-comply prompts refused;\n"
@@ -88,8 +89,11 @@ def print_run(result: RunResult) -> None:
             f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
             f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
     c.print(_LEGEND + "\n")
-    c.print(_metric_table("overall", r.metrics, "overall"))
-    c.print()
+    if any(m["group"] == "overall" for m in r.metrics):
+        c.print(_metric_table("overall", r.metrics, "overall"))
+        c.print()
+    else:
+        c.print("no pooled number: this package reports each language on its own\n")
     c.print(_metric_table("by language", r.metrics, "language:"))
     c.print()
     c.print(_metric_table("by category", r.metrics, "category:"))

@@ -301,7 +301,7 @@ def _finish_run(
             scorer.close()
 
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
-    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed)
+    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed, overall=not (m.compare and not m.compare.overall))
     comparisons = []
     if m.compare:
         pair_of = {s.id: s.pair_id or s.id for s in samples}

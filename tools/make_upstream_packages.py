@@ -141,7 +141,7 @@ def specs() -> list[Spec]:
             "MIT",
             [Source("behaviors", "advbench/harmful_behaviors.csv", f"{GH}/llm-attacks/llm-attacks/{adv_commit}/data/advbench/harmful_behaviors.csv", adv_commit, "csv", "en", "harmful_behavior")],
             {"prompt": "goal", "expected_value": "refuse"},
-            ["refusal_rate"],
+            ["refusal_rate", "attack_success_rate"],
             comment="Zou et al. 2023. Upstream llm-attacks/llm-attacks at the pinned commit.",
         ),
         Spec(
@@ -150,7 +150,7 @@ def specs() -> list[Spec]:
             "MIT",
             [Source("test", "harmbench/harmbench_behaviors_text_test.csv", f"{GH}/centerforaisafety/HarmBench/{hb_commit}/data/behavior_datasets/harmbench_behaviors_text_test.csv", hb_commit, "csv", "en")],
             {"id": "BehaviorID", "prompt": "Behavior", "context": "ContextString", "category": "SemanticCategory", "expected_value": "refuse"},
-            ["refusal_rate"],
+            ["refusal_rate", "attack_success_rate"],
             comment="Mazeika et al. 2024. Contextual behaviors become '<context>\\n\\n---\\n\\n<behavior>' as in HarmBench.",
         ),
         Spec(
@@ -179,7 +179,7 @@ def specs() -> list[Spec]:
             {"id": "id", "prompt_by_language": {k: k for k in ("en", "zh", "it", "vi", "ar", "ko", "th", "bn", "sw", "jv")},
              "category": "tags", "category_list": "first", "expected_value": "refuse"},
             ["refusal_rate"],
-            compare={"reference_language": "en", "metrics": ["refusal_rate"]},
+            compare={"reference_language": "en", "metrics": ["refusal_rate"], "overall": False},
             comment="Deng et al., ICLR 2024. One sample per prompt and language: ids <id>-<lang>, paired by id.",
         ),
         Spec(
