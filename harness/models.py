@@ -255,6 +255,7 @@ class OpenAIBackend:
             meta.pop("root", None)
         files = digest_model_files(local_path) if local_path else {}
         template = _local_chat_template(local_path) if local_path else None
+        probe = self._template_probe(server_root)
         self.identity = ModelIdentity(
             backend="openai",
             name=model,
@@ -263,10 +264,28 @@ class OpenAIBackend:
             files=files,
             digest=canonical_digest(files) if files else canonical_digest({"served_model": meta}),
             engine={"name": "vllm" if version.get("version") else "openai-compatible",
-                    "version": version.get("version"), "served_model": meta},
+                    "version": version.get("version"), "served_model": meta, "chat_template_probe": probe},
             engine_args=dict(engine_args or {}, concurrency=concurrency, max_retries=max_retries, timeout_s=timeout_s),
             chat_template_sha256=canonical_digest(template) if template else None,
         )
+
+    def _template_probe(self, server_root: str) -> dict[str, Any] | None:
+        """The chat template as the server applies it: a fixed conversation rendered by
+        the server's own tokenizer (vLLM's /tokenize and /detokenize), not a local copy."""
+        messages = [{"role": "user", "content": _PROBE}]
+        try:
+            r = self._session().post(f"{server_root}/tokenize", json={"model": self.model, "messages": messages,
+                                                                        "add_generation_prompt": True}, timeout=self.timeout_s)
+            if r.status_code != 200:
+                return None
+            tokens = r.json().get("tokens")
+            d = self._session().post(f"{server_root}/detokenize", json={"model": self.model, "tokens": tokens},
+                                     timeout=self.timeout_s)
+            rendered = d.json().get("prompt") if d.status_code == 200 else None
+        except (self._requests.RequestException, ValueError, AttributeError):
+            return None
+        return {"messages": messages, "token_ids_sha256": canonical_digest(tokens), "rendered": rendered,
+                "rendered_sha256": canonical_digest(rendered) if rendered is not None else None}
 
     def _session(self) -> Any:
         sess = getattr(self._local, "session", None)
@@ -333,6 +352,9 @@ class OpenAIBackend:
         sess = getattr(self._local, "session", None)
         if sess is not None:
             sess.close()
+
+
+_PROBE = "harness chat template probe"
 
 
 def _parse_chat(r: Any) -> tuple[str, str, int] | str:

@@ -52,6 +52,8 @@ def test_vllm_run_is_recorded_and_verifies(runs: dict[str, RunResult]) -> None:
     argv = r.model["engine_args"]["argv"]
     assert "--seed" in argv and "--generation-config" in argv and "--enforce-eager" in argv
     assert r.model["chat_template_sha256"]
+    probe = r.model["engine"]["chat_template_probe"]  # the template as the server applied it
+    assert probe and "harness chat template probe" in probe["rendered"] and "<|assistant|>" in probe["rendered"]
     res = verify_record(runs["vllm1"].run_dir / "record.json", default_trust_store(runs["_base"] / "config"))  # type: ignore[operator]
     assert res.signer.startswith("key:")
 
