@@ -51,6 +51,8 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length))
+                if self.path != "/v1/chat/completions":  # like a server without vLLM's extras
+                    return self._send(404, b'{"error": "not found"}')
                 with outer._lock:
                     outer.requests.append(body)
                     outer.auth_headers.append(self.headers.get("Authorization"))
