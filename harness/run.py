@@ -203,9 +203,15 @@ def generate_all(
             else:
                 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-                with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                pool = ThreadPoolExecutor(max_workers=concurrency)
+                try:
                     for fut in as_completed([pool.submit(one, s) for s in order]):
                         keep(fut.result())
+                except BaseException:
+                    # Ctrl-C or a crash: drop queued requests instead of waiting for all of them.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                pool.shutdown()
     finally:
         if bar is not None:
             bar.stop()
@@ -214,7 +220,6 @@ def generate_all(
 
 def run_package(opts: RunOptions) -> RunResult:
     """One complete run: returns the record, the dossier entry and the diff to the previous run."""
-
     started = _now()
     t0 = time.perf_counter()
     pkg = check_package(resolve_package(opts.package))
