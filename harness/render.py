@@ -152,6 +152,12 @@ def print_diff(d: DiffReport) -> None:
     if d.no_change:
         c.print("[bold green]no change[/]: same package, data, lockfile, harness, model, engine, parameters, seeds and outputs")
         return
+    backend = next((ch for ch in d.changes if ch.section == "model" and ch.key == "backend"), None)
+    engine = next((ch for ch in d.changes if ch.section == "engine" and ch.key == "engine.name"), None)
+    if backend or engine:
+        a = f"{backend.a if backend else ''} {engine.a if engine else ''}".strip()
+        b = f"{backend.b if backend else ''} {engine.b if engine else ''}".strip()
+        c.print(f"[bold yellow]BACKENDS DIFFER:[/] {escape(a)} -> {escape(b)}; answers may differ for that reason alone")
     if d.changes:
         t = Table(title="inputs that differ", title_justify="left", show_edge=False)
         for col in ("section", "key", "a", "b"):
@@ -159,8 +165,6 @@ def print_diff(d: DiffReport) -> None:
         for ch in d.changes:
             t.add_row(ch.section, escape(ch.key), escape(_short(ch.a)), escape(_short(ch.b)))
         c.print(t)
-        if any(ch.section in ("model", "engine") and ch.key in ("backend", "engine.name") for ch in d.changes):
-            c.print("[yellow]note: the runs used different backends; outputs are not expected to be identical[/]")
     else:
         c.print("inputs: identical")
     c.print(f"outputs: {'identical' if d.outputs_identical else f'{d.responses_changed} responses differ'}; "
