@@ -2,7 +2,7 @@
 
 What it builds
     ``harness/assets/tiny-chat/``: a ``LlamaForCausalLM`` (hidden 64, 2 layers, 2 attention
-    heads of head_dim 32, 2 KV heads, MLP 256, 512 positions, tied embeddings; float32
+    heads of head_dim 32, 2 KV heads, MLP 256, 4096 positions (RoPE; trained on short dialogues), tied embeddings; float32
     safetensors, a few hundred thousand parameters) plus a byte-level BPE tokenizer saved as a
     ``PreTrainedTokenizerFast`` with a Jinja chat template. Both load offline with
     ``AutoTokenizer.from_pretrained(path)`` / ``AutoModelForCausalLM.from_pretrained(path)``,
@@ -195,7 +195,7 @@ def train_tokenizer(corpus: list[dict]):
         eos_token=EOS,
         pad_token=PAD,
         additional_special_tokens=[USER, ASSISTANT, SYSTEM],
-        model_max_length=512,
+        model_max_length=4096,
         padding_side="right",
         clean_up_tokenization_spaces=False,
     )
@@ -228,7 +228,7 @@ def make_config(tok):
         num_key_value_heads=2,
         head_dim=32,
         hidden_act="silu",
-        max_position_embeddings=512,
+        max_position_embeddings=4096,
         initializer_range=0.02,
         rms_norm_eps=1e-5,
         rope_theta=10000.0,
@@ -354,7 +354,7 @@ def patch_tokenizer_config(out: Path) -> None:
     cfg["pad_token"] = PAD
     cfg["add_bos_token"] = False
     cfg["add_eos_token"] = False
-    cfg["model_max_length"] = 512
+    cfg["model_max_length"] = 4096
     cfg["padding_side"] = "right"
     cfg["clean_up_tokenization_spaces"] = False
     # Llama takes no token_type_ids; without this, transformers 4.x returns them and
