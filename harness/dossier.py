@@ -13,7 +13,6 @@ costs the same however long the log is (only the tail is read).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -347,6 +346,3 @@ def _repair_torn_tail(fh: Any, fd: int) -> None:
             return
     os.ftruncate(fd, 0)
 
-
-def read_entries_json(dossier: Dossier) -> list[dict[str, Any]]:
-    return [json.loads(e.line()) for e in dossier.entries()]

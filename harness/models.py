@@ -150,7 +150,7 @@ class TransformersBackend:
         self.identity = ModelIdentity(
             backend="transformers",
             name=name or (DEFAULT_MODEL_NAME if path.resolve() == DEFAULT_MODEL_DIR.resolve() else path.name),
-            path=_display_path(path),
+            path=display_path(path),
             revision=None,
             files=files,
             digest=canonical_digest(files),
@@ -199,7 +199,7 @@ class TransformersBackend:
         self._model = None
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path that means something on another machine: repo-relative for the embedded model."""
     resolved = path.resolve()
     pkg_root = Path(__file__).resolve().parent
@@ -259,7 +259,7 @@ class OpenAIBackend:
         self.identity = ModelIdentity(
             backend="openai",
             name=model,
-            path=_display_path(local_path) if local_path else None,
+            path=display_path(local_path) if local_path else None,
             revision=meta.get("root") if isinstance(meta.get("root"), str) and not local_path else None,
             files=files,
             digest=canonical_digest(files) if files else canonical_digest({"served_model": meta}),

@@ -135,7 +135,7 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Callable[[], None]]:
 
 
 def generate_all(
-    backend: Backend, samples: Sequence[Sample], pkg: Package, gen: dict[str, Any], run_seed: int,
+    backend: Backend, samples: Sequence[Sample], gen: dict[str, Any], run_seed: int,
     scorer: Any, out_path: Path, progress: bool,
 ) -> list[dict[str, Any]]:
     """Generate and score every sample, appending each line to the outputs file as it is done.
@@ -296,7 +296,7 @@ def _finish_run(
     work_dir.mkdir(parents=True, exist_ok=True)
     out_path = work_dir / OUTPUTS_NAME
     try:
-        lines = generate_all(backend, samples, pkg, gen, run_seed, scorer, out_path, opts.progress)
+        lines = generate_all(backend, samples, gen, run_seed, scorer, out_path, opts.progress)
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise

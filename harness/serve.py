@@ -83,9 +83,9 @@ class VLLMServer:
         i = args.index("--port")
         del args[i : i + 2]
         if self.local_path is not None:  # this machine's absolute path would read as a change elsewhere
-            from harness.models import _display_path
+            from harness.models import display_path
 
-            args[args.index("--model") + 1] = _display_path(self.local_path)
+            args[args.index("--model") + 1] = display_path(self.local_path)
         return {"argv": args, "batch_invariant": self.batch_invariant, "env": self._pinned_env()}
 
     def _pinned_env(self) -> dict[str, str]:
