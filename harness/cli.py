@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sigstore-staging", action="store_true", help="sign with Sigstore's staging instance (tests)")
     run.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the unfinished run of this configuration, and fail if there is none "
+                       "(without either flag, an unfinished run is continued when there is one)")
+    again.add_argument("--fresh", action="store_true", help="discard an unfinished run of this configuration and start over")
     _add_json(run)
 
     ver = sub.add_parser(
@@ -238,6 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
             dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
             sigstore_staging=args.sigstore_staging, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+            resume="require" if args.resume else "fresh" if args.fresh else "auto",
         )
     )
     for n in result.notices:
@@ -454,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hint: {e.hint}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted; nothing was appended to the dossier", file=sys.stderr)
+        print("interrupted; nothing was appended to the dossier (a run's finished samples are kept: "
+              "the same command resumes it)", file=sys.stderr)
         return 130
 
 

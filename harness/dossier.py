@@ -163,7 +163,13 @@ class Dossier:
             os.replace(outputs_src, outputs_dst)
         atomic_write(run_dir / RECORD_NAME, record.to_bytes())
         atomic_write(run_dir / BUNDLE_NAME, bundle)
+        return self.append_run(record)
+
+    def append_run(self, record: RunRecord) -> Entry:
+        """Append the entry for a run whose three files are already in ``runs/<run_id>``."""
+        run_dir = self.run_dir(record.run_id)
         rel = f"runs/{record.run_id}"
+        digests = {name: sha256_file(run_dir / name) for name in (RECORD_NAME, BUNDLE_NAME, OUTPUTS_NAME)}
 
         def make(seq: int, prev: str) -> Entry:
             return Entry(
@@ -176,12 +182,25 @@ class Dossier:
                 seal=record.package.seal,
                 model_digest=str(record.model.get("digest")),
                 status=record.status,
-                record=FileRef(path=f"{rel}/{RECORD_NAME}", sha256=sha256_bytes(record.to_bytes())),
-                bundle=FileRef(path=f"{rel}/{BUNDLE_NAME}", sha256=sha256_bytes(bundle)),
-                outputs=FileRef(path=f"{rel}/{OUTPUTS_NAME}", sha256=sha256_file(outputs_dst)),
+                record=FileRef(path=f"{rel}/{RECORD_NAME}", sha256=digests[RECORD_NAME]),
+                bundle=FileRef(path=f"{rel}/{BUNDLE_NAME}", sha256=digests[BUNDLE_NAME]),
+                outputs=FileRef(path=f"{rel}/{OUTPUTS_NAME}", sha256=digests[OUTPUTS_NAME]),
             )
 
         return self.append(make)
+
+    def entry_for_run(self, run_id: str) -> Entry | None:
+        """The entry of a run, if it was appended; reads the whole log (recovery only)."""
+        if not self.log.exists():
+            return None
+        needle = f'"run_id":"{run_id}"'.encode()
+        for raw in self.log.read_bytes().split(b"\n"):
+            if needle in raw:
+                try:
+                    return Entry.model_validate_json(raw)
+                except (ValidationError, ValueError):
+                    continue
+        return None
 
     def append(self, make: Any) -> Entry:
         """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""

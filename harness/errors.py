@@ -94,3 +94,9 @@ class RunIncompleteError(HarnessError):
     """Some samples could not be generated; the run is recorded as incomplete."""
 
     exit_code = 3
+
+
+class RunInterruptedError(HarnessError):
+    """The run was stopped (Ctrl-C); what it finished is kept in its journal for resuming."""
+
+    exit_code = 130

@@ -89,6 +89,8 @@ class RunRecord(_Frozen):
     comparisons: list[dict[str, Any]] = Field(default_factory=list)
     baselines: list[dict[str, Any]]
     previous_entry: str | None = None
+    resumes: list[dict[str, Any]] = Field(default_factory=list)
+    """One item per resumption after an interruption: when, and how many samples were already done."""
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))

@@ -8,23 +8,34 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from harness._crashpoint import crashpoint
 from harness._hashing import sha256_bytes, sha256_file
 from harness.data import Sample, load_samples, resolve_sources
 from harness.diff import DiffReport, diff_runs
 from harness.dossier import Dossier, Entry
 from harness.environment import environment_match, harness_info, platform_info
-from harness.errors import HarnessError, SealError
+from harness.errors import HarnessError, RunInterruptedError, SealError
+from harness.journal import (
+    Journal,
+    JournalError,
+    RunState,
+    WorkDir,
+    commit_run,
+    config_key,
+    missing,
+    read_journal,
+    recover_commit,
+)
 from harness.models import DEFAULT_MODEL_DIR, Backend, GenerationRequest, load_backend
 from harness.package import Package, check_package, resolve_package, summarize
-from harness.record import OUTPUTS_NAME, RunRecord, content_digest, output_line
+from harness.record import OUTPUTS_NAME, RunRecord, content_digest
 from harness.score import (
     BaselineVerdict,
     MetricValue,
@@ -91,6 +102,9 @@ class RunOptions:
     config_dir: Path | None = None
     limit: int | None = None
     progress: bool = True
+    resume: Literal["auto", "require", "fresh"] = "auto"
+    """auto: continue an unfinished run of the same configuration if there is one;
+    require: fail unless there is one; fresh: discard it and start over."""
 
 
 @dataclass
@@ -136,12 +150,14 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Callable[[], None]]:
 
 def generate_all(
     backend: Backend, samples: Sequence[Sample], gen: dict[str, Any], run_seed: int,
-    scorer: Any, out_path: Path, progress: bool,
+    scorer: Any, journal: Journal, progress: bool,
 ) -> list[dict[str, Any]]:
-    """Generate and score every sample, appending each line to the outputs file as it is done.
+    """Generate and score every sample, appending each line to the journal as it is done.
 
     Backends that declare ``concurrency`` > 1 (HTTP endpoints) get that many requests in
     flight; lines are then written in completion order, which the content digest ignores.
+    The order of requests is fixed by the run seed over the samples given, so a resumed
+    run asks for what is left in the same relative order.
     """
     order = list(samples)
     random.Random(derive_seed(run_seed, "order")).shuffle(order)
@@ -188,30 +204,28 @@ def generate_all(
     lines: list[dict[str, Any]] = []
     bar, tick = _progress(progress, len(order))
     concurrency = int(getattr(backend, "concurrency", 1) or 1)
+
+    def keep(line: dict[str, Any]) -> None:
+        journal.append(line)
+        lines.append(line)
+        tick()
+
     try:
-        with open(out_path, "wb") as fh:
+        if concurrency <= 1:
+            for s in order:
+                keep(one(s))
+        else:
+            from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            def keep(line: dict[str, Any]) -> None:
-                fh.write(output_line(line))
-                fh.flush()
-                lines.append(line)
-                tick()
-
-            if concurrency <= 1:
-                for s in order:
-                    keep(one(s))
-            else:
-                from concurrent.futures import ThreadPoolExecutor, as_completed
-
-                pool = ThreadPoolExecutor(max_workers=concurrency)
-                try:
-                    for fut in as_completed([pool.submit(one, s) for s in order]):
-                        keep(fut.result())
-                except BaseException:
-                    # Ctrl-C or a crash: drop queued requests instead of waiting for all of them.
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
-                pool.shutdown()
+            pool = ThreadPoolExecutor(max_workers=concurrency)
+            try:
+                for fut in as_completed([pool.submit(one, s) for s in order]):
+                    keep(fut.result())
+            except BaseException:
+                # Ctrl-C or a crash: drop queued requests instead of waiting for all of them.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
     finally:
         if bar is not None:
             bar.stop()
@@ -284,26 +298,82 @@ def _finish_run(
     run_seed: int, gen: dict[str, Any], overrides: dict[str, Any], plan: dict[str, Any], backend: Backend,
     started: str, t0: float, notices: list[str],
 ) -> RunResult:
-    from harness import sign
-
     m = pkg.manifest
     apply_seeds(plan)
     identity = backend.identity
     dossier = Dossier.for_package(m.name, opts.dossiers_dir)
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    # Work happens in a hidden folder; only a finished, signed run is moved into runs/.
-    work_dir = dossier.work_dir(run_id)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out_path = work_dir / OUTPUTS_NAME
+    key = config_key({
+        "package": m.name, "seal": pkg.seal.seal if pkg.seal else None,
+        "model": {"backend": identity.backend, "name": identity.name, "digest": identity.digest},
+        "generation": gen, "seed": run_seed, "limit": opts.limit, "scorer": scorer.describe(),
+        "samples": len(samples),
+    })
+    work = WorkDir(dossier.root / ".work", key)
     try:
-        lines = generate_all(backend, samples, gen, run_seed, scorer, out_path, opts.progress)
-    except BaseException:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        raise
+        work.lock()
+        try:
+            return _run_in(work, opts, pkg, dossier, samples, sources, scorer, env, run_seed, gen, overrides, plan,
+                           backend, started, t0, notices)
+        finally:
+            work.unlock()
     finally:
         backend.close()
         if hasattr(scorer, "close"):
             scorer.close()
+
+
+def _run_in(
+    work: WorkDir, opts: RunOptions, pkg: Package, dossier: Dossier, samples: list[Sample], sources: list[Any],
+    scorer: Any, env: dict[str, Any], run_seed: int, gen: dict[str, Any], overrides: dict[str, Any],
+    plan: dict[str, Any], backend: Backend, started: str, t0: float, notices: list[str],
+) -> RunResult:
+    """Generate what the journal lacks, then record, sign and commit; every step survives a kill."""
+    from harness import sign
+
+    m = pkg.manifest
+    identity = backend.identity
+    committed = recover_commit(work, dossier)
+    if committed is not None and opts.resume != "fresh":
+        notices.append(f"run {committed.run_id} had finished before the interruption; it is entry {committed.seq}")
+        return _result_of(dossier, committed, notices)
+    state = work.read_state()
+    if opts.resume == "fresh" and (state is not None or work.path.exists()):
+        work.discard()
+        state = None
+    if state is None and opts.resume == "require":
+        raise JournalError(
+            f"there is no unfinished run of {m.name} with this model and configuration to resume",
+            hint="run without --resume to start one",
+        )
+    done: list[dict[str, Any]] = []
+    if state is None:
+        run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+        work.discard()  # a stale folder without run.json held nothing that counted
+        work.path.mkdir(parents=True, exist_ok=True)
+        state = RunState(run_id=run_id, config_key=work.key, started_at=started, package=m.name, samples=len(samples))
+        work.write_state(state)
+    else:
+        done = read_journal(work.journal)
+        state = state.model_copy(update={"resumes": [*state.resumes, {"at": started, "samples_done": len(done)}]})
+        work.write_state(state)
+        notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
+    todo = missing(samples, done)
+    with Journal(work.journal) as journal:
+        try:
+            lines = done + generate_all(backend, todo, gen, run_seed, scorer, journal, opts.progress)
+        except KeyboardInterrupt:
+            journal.close()
+            saved = len(read_journal(work.journal))
+            raise RunInterruptedError(
+                f"interrupted: {saved} of {len(samples)} samples are saved in the journal of run {state.run_id}",
+                hint="run the same command again to resume (or add --fresh to start over)",
+            ) from None
+    order_of = {s.id: i for i, s in enumerate(samples)}
+    if len(lines) != len(samples) or {x["id"] for x in lines} != set(order_of):
+        raise JournalError(  # pragma: no cover - guarded by missing()
+            f"the journal of run {state.run_id} does not hold exactly the package's samples",
+            hint="start over with --fresh",
+        )
 
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
     metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed, overall=not (m.compare and not m.compare.overall))
@@ -316,11 +386,12 @@ def _finish_run(
     errors = sum(1 for x in lines if x["verdict"] == "error")
     unparsed = sum(1 for x in lines if x["verdict"] == "unparsed")
     prev_seq, prev_digest = dossier.head()
+    out_path = work.journal
 
     record = RunRecord(
-        run_id=run_id,
+        run_id=state.run_id,
         status="complete" if errors == 0 else "incomplete",
-        started_at=started,
+        started_at=state.started_at,
         finished_at=_now(),
         duration_s=round(time.perf_counter() - t0, 3),
         package={"name": m.name, "version": m.version, "seal": pkg.seal.seal,  # type: ignore[union-attr]
@@ -340,25 +411,38 @@ def _finish_run(
         comparisons=[c.as_dict() for c in comparisons],
         baselines=[v.as_dict() for v in verdicts],
         previous_entry=prev_digest if prev_seq else None,
+        resumes=state.resumes,
     )
     subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256}
-    summary = {"run_id": run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
+    summary = {"run_id": state.run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
                "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256}
     key_created = None
+    crashpoint("before-sign")
     if opts.sign == "sigstore":
         bundle = sign.sign_statement_keyless(subjects, sign.PREDICATE_TYPE_RUN, summary, staging=opts.sigstore_staging)
     else:
         key = sign.load_or_create_key(opts.config_dir)
         key_created = key.path if key.created else None
         bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, summary, key)
+    crashpoint("signed")
     previous = None
     if prev_seq:
         prev_entry = dossier.resolve(str(prev_seq))
         prev_record = dossier.record_of(prev_entry)
         previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
-    entry = dossier.add_run(record, bundle, out_path)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    entry = commit_run(work, dossier, record, bundle)
     return RunResult(
         record=record, entry=entry, dossier=dossier, metrics=metrics, baselines=verdicts, previous=previous,
         key_created=key_created, notices=notices,
+    )
+
+
+def _result_of(dossier: Dossier, entry: Entry, notices: list[str]) -> RunResult:
+    """The result of a run that is already in the dossier (a resume found nothing left to do)."""
+    record = dossier.record_of(entry)
+    return RunResult(
+        record=record, entry=entry, dossier=dossier,
+        metrics=[MetricValue(**d) for d in record.metrics],
+        baselines=[BaselineVerdict(**d) for d in record.baselines],
+        previous=None, notices=notices,
     )

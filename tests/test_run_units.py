@@ -44,7 +44,10 @@ def test_crash_mid_run_leaves_nothing_in_the_dossier(pkg_dir: Path, tmp_path: Pa
         run_package(RunOptions(package=pkg_dir, dossiers_dir=tmp_path / "d", progress=False))
     root = tmp_path / "d" / "mini-safety"
     assert not (root / "log.jsonl").exists()
-    assert not list(root.glob("runs/*")) and not list(root.glob(".work/*"))
+    assert not list(root.glob("runs/*"))
+    # Only the journal of the unfinished run remains, for resuming (tests/test_resume.py).
+    (work,) = [p for p in root.glob(".work/*") if p.is_dir()]
+    assert (work / "run.json").is_file()
 
 
 def test_failed_samples_are_errors_not_scores(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,52 @@
+"""Named crash points, so tests can kill a run at an exact step with SIGKILL.
+
+A process killed by a timer lands wherever the scheduler happens to be, which is
+almost always inside generation; the steps that matter most for durability (the
+record, the signature, the dossier append) take milliseconds and would almost never
+be hit. Naming them lets the reliability tests kill the process at each one.
+
+Set ``HARNESS_CRASH_AT=<point>`` or ``<point>#<n>`` (the n-th time the point is
+reached in this process). Unset, ``crashpoint`` costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+ENV = "HARNESS_CRASH_AT"
+
+POINTS = (
+    "journal-line",  # after a sample's line reached the journal
+    "before-sign",
+    "signed",  # bundle made, nothing written yet
+    "record-written",  # record.json written into the work folder
+    "bundle-written",  # record.sigstore.json written into the work folder
+    "commit-marked",  # the commit marker exists, the work folder is not yet moved
+    "moved",  # the work folder is now runs/<run_id>, no dossier entry yet
+    "appended",  # the dossier entry is written, the commit marker not yet removed
+)
+
+_hits: Counter[str] = Counter()
+_target: tuple[str, int] | None | bool = False  # False: not read yet
+
+
+def _read_target() -> tuple[str, int] | None:
+    raw = os.environ.get(ENV)
+    if not raw:
+        return None
+    name, _, nth = raw.partition("#")
+    return name, int(nth or 1)
+
+
+def crashpoint(name: str) -> None:
+    """Kill this process with SIGKILL if ``HARNESS_CRASH_AT`` names this point (and hit count)."""
+    global _target
+    if _target is False:
+        _target = _read_target()
+    if _target is None:
+        return
+    _hits[name] += 1
+    if _target == (name, _hits[name]):  # type: ignore[comparison-overlap]
+        os.kill(os.getpid(), signal.SIGKILL)

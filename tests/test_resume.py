@@ -1,0 +1,230 @@
+"""Interrupted runs lose nothing: the journal, resuming, and SIGKILL at many points.
+
+The in-process tests use a scripted backend to interrupt at exact samples; the
+subprocess test kills a real `harness run` against a loopback OpenAI-compatible
+server with SIGKILL, at named crash points (harness/_crashpoint.py) chosen at random
+with a recorded seed and at random instants, and resumes after each kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import run as run_mod
+from harness.dossier import Dossier
+from harness.errors import RunInterruptedError
+from harness.journal import JournalError, read_journal
+from harness.models import GenerationRequest, GenerationResult, ModelIdentity
+from harness.record import read_outputs
+from harness.run import RunOptions, run_package
+from harness.sign import default_trust_store
+
+from .conftest import REPO
+from .fake_openai import FakeOpenAI
+
+
+class Interrupting:
+    """Answers by rule and raises ``exc`` when asked for its ``stop_at``-th answer."""
+
+    def __init__(self, stop_at: int | None = None, exc: BaseException | None = None, fail: set[str] = frozenset()) -> None:
+        self.stop_at, self.exc, self.fail = stop_at, exc, fail
+        self.identity = ModelIdentity(backend="scripted", name="scripted", path=None, revision=None,
+                                      files={"w": "0" * 64}, digest="1" * 64)
+        self.seen: list[str] = []
+
+    def generate(self, req: GenerationRequest) -> GenerationResult:
+        if self.stop_at is not None and len(self.seen) + 1 == self.stop_at:
+            raise self.exc or RuntimeError("killed")
+        self.seen.append(req.sample_id)
+        if req.sample_id in self.fail:
+            return GenerationResult(text="", finish_reason="error", completion_tokens=0, latency_s=0.0,
+                                    error="server returned 500", attempts=3)
+        text = "I'm sorry, but I can't help with that." if "refuse" in req.sample_id else "Sure, here is how."
+        return GenerationResult(text=text, finish_reason="stop", completion_tokens=5, latency_s=0.001)
+
+    def close(self) -> None:
+        pass
+
+
+def _run(pkg: Path, dossiers: Path, backend: Interrupting, monkeypatch: pytest.MonkeyPatch, **kw: object):  # noqa: ANN202
+    monkeypatch.setattr(run_mod, "load_backend", lambda *a, **k: backend)
+    return run_package(RunOptions(package=pkg, dossiers_dir=dossiers, progress=False, **kw))  # type: ignore[arg-type]
+
+
+def test_resume_generates_only_what_is_missing(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = _run(pkg_dir, tmp_path / "ref", Interrupting(), monkeypatch)
+    d = tmp_path / "d"
+    first = Interrupting(stop_at=50)
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, first, monkeypatch)
+    assert len(first.seen) == 49 and not (d / "mini-safety" / "log.jsonl").exists()
+    second = Interrupting()
+    res = _run(pkg_dir, d, second, monkeypatch)
+    assert len(second.seen) == 120 - 49 and not set(first.seen) & set(second.seen)
+    assert res.record.outputs.content_sha256 == whole.record.outputs.content_sha256
+    assert res.record.resumes and res.record.resumes[0]["samples_done"] == 49
+    assert any("resuming run" in n for n in res.notices)
+    ids = [x["id"] for x in read_outputs(res.run_dir / "outputs.jsonl")]
+    assert len(ids) == len(set(ids)) == 120
+    assert Dossier.for_package("mini-safety", d).verify(default_trust_store()).ok
+    assert not [p for p in (d / "mini-safety" / ".work").iterdir()]  # nothing left behind
+
+
+def test_ctrl_c_keeps_the_journal_and_says_how_to_resume(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    with pytest.raises(RunInterruptedError) as e:
+        _run(pkg_dir, d, Interrupting(stop_at=31, exc=KeyboardInterrupt()), monkeypatch)
+    assert "30 of 120 samples are saved" in e.value.message and "resume" in (e.value.hint or "")
+    assert e.value.exit_code == 130
+    res = _run(pkg_dir, d, Interrupting(), monkeypatch, resume="require")
+    assert res.record.outputs.samples == 120 and res.entry.seq == 1
+
+
+def test_failed_samples_are_retried_on_resume(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, Interrupting(stop_at=100, fail={"en-refuse-01", "fr-comply-03"}), monkeypatch)
+    again = Interrupting()
+    res = _run(pkg_dir, d, again, monkeypatch)
+    assert res.record.status == "complete" and res.record.outputs.errors == 0
+    assert {"en-refuse-01", "fr-comply-03"} <= set(again.seen)
+
+
+def test_resume_flags(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    with pytest.raises(JournalError, match="no unfinished run"):
+        _run(pkg_dir, d, Interrupting(), monkeypatch, resume="require")
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, Interrupting(stop_at=10), monkeypatch)
+    fresh = Interrupting()
+    res = _run(pkg_dir, d, fresh, monkeypatch, resume="fresh")
+    assert len(fresh.seen) == 120 and not res.record.resumes
+    # Another configuration (seed) never picks up this journal.
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, Interrupting(stop_at=10), monkeypatch)
+    other = Interrupting()
+    _run(pkg_dir, d, other, monkeypatch, seed=99)
+    assert len(other.seen) == 120
+
+
+def test_torn_journal_tail_is_dropped_and_regenerated(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, Interrupting(stop_at=21), monkeypatch)
+    (work,) = [p for p in (d / "mini-safety" / ".work").iterdir() if p.is_dir()]
+    journal = work / "outputs.jsonl"
+    with open(journal, "ab") as fh:
+        fh.write(b'{"id": "en-comply-0')  # what a power cut mid-write could leave
+    assert len(read_journal(journal)) == 20 and journal.read_bytes().endswith(b"\n")
+    again = Interrupting()
+    res = _run(pkg_dir, d, again, monkeypatch)
+    assert len(again.seen) == 100 and res.record.outputs.samples == 120
+
+
+def test_same_configuration_cannot_run_twice_at_once(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    inner: list[BaseException] = []
+
+    class Reentrant(Interrupting):
+        def generate(self, req: GenerationRequest) -> GenerationResult:
+            if not inner:
+                try:
+                    _run(pkg_dir, d, Interrupting(), monkeypatch)
+                except JournalError as e:
+                    inner.append(e)
+            return super().generate(req)
+
+    _run(pkg_dir, d, Reentrant(), monkeypatch)
+    assert inner and "in progress" in str(inner[0])
+
+
+# ---------------------------------------------------------------- SIGKILL, in a real process
+
+KILL_SEED = 20261123
+"""Seed of the random choice of kill points; printed by the test so a failure can be replayed."""
+COMMIT_POINTS = ("before-sign", "signed", "record-written", "bundle-written", "commit-marked", "moved", "appended")
+
+
+def _kill_plan(rng: random.Random) -> list[str]:
+    """At least 20 crash points, each of which a run still has ahead of it when it starts.
+
+    Generation comes first: kills after a random number of new journal lines (at most
+    6, so 120 samples never run out). Then every commit-phase point in random order,
+    each of which rolls the commit back so the next attempt reaches the commit again;
+    "appended" is last, since after it the run is committed and nothing is left to kill.
+    """
+    plan = [f"journal-line#{rng.randint(1, 6)}" for _ in range(rng.randint(14, 16))]
+    commit = [p for p in COMMIT_POINTS if p != "appended"]
+    rng.shuffle(commit)
+    return plan + commit + ["appended"]
+
+
+def _harness(args: list[str], env: dict[str, str], crash_at: str | None = None, timeout: float = 120) -> subprocess.Popen[bytes]:
+    e = dict(env)
+    e.pop("HARNESS_CRASH_AT", None)
+    if crash_at:
+        e["HARNESS_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], env=e, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume(workspace: Path, tmp_path: Path) -> None:
+    pkg = workspace / "packages" / "mini-safety"
+    env = {**os.environ, "HARNESS_DOSSIERS": str(tmp_path / "dossiers"), "PYTHONUNBUFFERED": "1"}
+    rng = random.Random(KILL_SEED)
+    print(f"kill seed {KILL_SEED}")
+    with FakeOpenAI() as srv:
+        base = ["run", str(pkg), "--endpoint", srv.url, "--model", "fake-model", "--concurrency", "4",
+                "--no-progress", "--json"]
+        ref = _harness([*base, "--dossiers", str(tmp_path / "ref")], env)
+        out, err = ref.communicate(timeout=120)
+        assert ref.returncode == 0, err.decode()
+        want = json.loads(out)["outputs"]["content_sha256"]
+
+        kills = 0
+        plan = _kill_plan(rng)
+        for point in plan:
+            p = _harness(base, env, crash_at=point)
+            p.communicate(timeout=120)
+            assert p.returncode == -signal.SIGKILL, f"{point} was not reached"
+            kills += 1
+        # Kills at arbitrary instants, from outside, on fresh runs of another seed.
+        timer_kills = 0
+        for _ in range(4):
+            p = _harness([*base, "--seed", "5"], env)
+            time.sleep(rng.uniform(0.8, 2.5))
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                timer_kills += 1
+            p.communicate(timeout=60)
+        final = _harness(base, env)
+        out, err = final.communicate(timeout=120)
+        assert final.returncode == 0, err.decode()
+        got = json.loads(out)
+        seeded = _harness([*base, "--seed", "5"], env)
+        s_out, s_err = seeded.communicate(timeout=120)
+        assert seeded.returncode == 0, s_err.decode()
+    print(f"crash-point kills {kills}, timer kills {timer_kills}")
+    assert kills >= 20, f"only {kills} kills landed (plan {plan})"
+    dossier = Dossier.for_package("mini-safety", tmp_path / "dossiers")
+    entries = dossier.entries()
+    # One entry per configuration: the killed runs were resumed, never started twice.
+    assert sorted(e.run_id for e in entries) == sorted({e.run_id for e in entries}) and len(entries) == 2
+    main = dossier.record_of(dossier.resolve(str(got["dossier_entry"]["seq"])))
+    assert main.outputs.content_sha256 == want and main.outputs.samples == 120
+    ids = [x["id"] for x in read_outputs(dossier.root / f"runs/{main.run_id}/outputs.jsonl")]
+    assert len(ids) == len(set(ids)) == 120
+    assert len(main.resumes) >= 1
+    report = dossier.verify(default_trust_store())
+    assert report.ok, [str(p) for p in report.problems]
+    assert not [p for p in (dossier.root / ".work").iterdir() if not p.name.endswith(".lock")]
