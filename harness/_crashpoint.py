@@ -6,7 +6,8 @@ record, the signature, the dossier append) take milliseconds and would almost ne
 be hit. Naming them lets the reliability tests kill the process at each one.
 
 Set ``HARNESS_CRASH_AT=<point>`` or ``<point>#<n>`` (the n-th time the point is
-reached in this process). Unset, ``crashpoint`` costs one dict lookup.
+reached in this process), optionally ``:INT`` to send SIGINT (a Ctrl-C) instead of
+SIGKILL. Unset, ``crashpoint`` costs one global lookup.
 """
 
 from __future__ import annotations
@@ -29,24 +30,25 @@ POINTS = (
 )
 
 _hits: Counter[str] = Counter()
-_target: tuple[str, int] | None | bool = False  # False: not read yet
+_target: tuple[str, int, int] | None | bool = False  # False: not read yet
 
 
-def _read_target() -> tuple[str, int] | None:
+def _read_target() -> tuple[str, int, int] | None:
     raw = os.environ.get(ENV)
     if not raw:
         return None
+    raw, _, sig = raw.partition(":")
     name, _, nth = raw.partition("#")
-    return name, int(nth or 1)
+    return name, int(nth or 1), signal.SIGINT if sig == "INT" else signal.SIGKILL
 
 
 def crashpoint(name: str) -> None:
-    """Kill this process with SIGKILL if ``HARNESS_CRASH_AT`` names this point (and hit count)."""
+    """Kill (or interrupt) this process if ``HARNESS_CRASH_AT`` names this point (and hit count)."""
     global _target
     if _target is False:
         _target = _read_target()
     if _target is None:
         return
     _hits[name] += 1
-    if _target == (name, _hits[name]):  # type: ignore[comparison-overlap]
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _target[:2] == (name, _hits[name]):  # type: ignore[index]
+        os.kill(os.getpid(), _target[2])  # type: ignore[index]

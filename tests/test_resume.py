@@ -228,3 +228,21 @@ def test_sigkill_at_random_points_then_resume(workspace: Path, tmp_path: Path) -
     report = dossier.verify(default_trust_store())
     assert report.ok, [str(p) for p in report.problems]
     assert not [p for p in (dossier.root / ".work").iterdir() if not p.name.endswith(".lock")]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_says_how_to_resume(workspace: Path, tmp_path: Path) -> None:
+    pkg = workspace / "packages" / "mini-safety"
+    env = {**os.environ, "HARNESS_DOSSIERS": str(tmp_path / "dossiers")}
+    with FakeOpenAI() as srv:
+        base = ["run", str(pkg), "--endpoint", srv.url, "--model", "fake-model", "--no-progress"]
+        p = _harness(base, env, crash_at="journal-line#40:INT")
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 130, err.decode()
+        assert "samples are saved in the journal" in err.decode() and "run the same command again" in err.decode()
+        p = _harness([*base, "--resume", "--json"], env)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+        rec = json.loads(out)
+        assert rec["outputs"]["samples"] == 120
+        assert "resuming run" in err.decode()
