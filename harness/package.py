@@ -295,6 +295,33 @@ class Baseline(_Frozen):
         return v
 
 
+class Reproduction(_Frozen):
+    """The ``[reproduction]`` table: how close a re-run's metrics must be to count as reproduced.
+
+    ``rule = "absolute"``: ``|re-run - original| <= tolerance`` for every metric and group.
+    ``rule = "ci"``: the re-run's value lies in the original run's confidence interval
+    widened by ``tolerance`` on both sides. A package without the table gets the
+    defaults below, and its manifest digest (so its seal) is what it was before the
+    table existed.
+    """
+
+    rule: Literal["absolute", "ci"] = "absolute"
+    tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+
+    def describe(self) -> str:
+        if self.rule == "absolute":
+            return f"each metric of the re-run within {self.tolerance:g} (absolute) of the original's value"
+        return f"each metric of the re-run within the original's confidence interval widened by {self.tolerance:g}"
+
+    def within(self, original: float | None, ci: Any, rerun: float | None) -> bool:
+        if original is None or rerun is None:
+            return original is None and rerun is None
+        if self.rule == "absolute":
+            return abs(rerun - original) <= self.tolerance + 1e-12
+        lo, hi = (ci or (original, original))
+        return lo - self.tolerance - 1e-12 <= rerun <= hi + self.tolerance + 1e-12
+
+
 class Manifest(_Frozen):
     """manifest.toml, schema version 1. Unknown keys are errors, not warnings."""
 
@@ -314,6 +341,12 @@ class Manifest(_Frozen):
     bootstrap: Bootstrap = Bootstrap()
     compare: Compare | None = None
     baselines: tuple[Baseline, ...] = ()
+    reproduction: Reproduction | None = None
+
+    @property
+    def reproduction_rule(self) -> Reproduction:
+        """The tolerance rule reproductions use: the package's own, or the documented default."""
+        return self.reproduction or Reproduction()
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -333,7 +366,10 @@ class Manifest(_Frozen):
         return self
 
     def canonical(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        if out.get("reproduction") is None:  # packages sealed before the table existed keep their digest
+            out.pop("reproduction", None)
+        return out
 
 
 class LockRef(_Frozen):
