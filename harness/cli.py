@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness._hashing import sha256_file
 from harness.errors import HarnessError
 
 DEFAULT_PACKAGE = "mini-safety"
@@ -26,8 +27,11 @@ examples:
   harness diff mini-safety@1 mini-safety@2     # what changed between two runs
   harness dossier verify mini-safety           # the whole hash chain and every signature
   harness package check packages/mini-safety   # is the package exactly as sealed?
+  harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
+  harness dossier approve mini-safety@1 --note "checked"   # a signed human review
 
-exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete
+exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete;
+            reproduce: 4 reproduced within tolerance, 5 not reproduced
 """
 
 
@@ -42,6 +46,13 @@ def _add_trust(p: argparse.ArgumentParser) -> None:
         help="public key (PEM) or folder of keys to accept as signers; repeatable "
         "(default: the trust store in your harness config folder)",
     )
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--package", metavar="PATH", help="the package folder (default: looked up by seal digest under "
+                   "./packages and among imported archives)")
+    p.add_argument("--archive", type=Path, metavar="FILE", help="a package archive from `harness package export`")
+    p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -136,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "seal":
             p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
         _add_json(p)
+    pe = psub.add_parser("export", help="write a package, its lockfile and its verified data into one archive",
+                         epilog="examples:\n  harness package export mini-safety\n"
+                         "  harness package export xstest --mirror ../shared/data -o xstest.harness.tar.gz",
+                         formatter_class=fmt)
+    pe.add_argument("package", help="package folder or name")
+    pe.add_argument("-o", "--output", type=Path, metavar="FILE", help="archive path or folder (default: "
+                    "<name>-<version>-<seal>.harness.tar.gz here)")
+    pe.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
+    _add_json(pe)
+    pi = psub.add_parser("import", help="check an archive and keep its package under its seal digest",
+                         epilog="example:\n  harness package import mini-safety-1.0.0-77f92743cfde.harness.tar.gz",
+                         formatter_class=fmt)
+    pi.add_argument("archive", type=Path)
+    _add_json(pi)
     pl = psub.add_parser("list", help="list packages with version, license and seal state",
                          epilog="example:\n  harness package list --json", formatter_class=fmt)
     pl.add_argument("--packages", type=Path, help="packages folder (default: ./packages or HARNESS_PACKAGES)")
@@ -152,10 +177,88 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--expect-head", help="the head digest you trust (detects entries removed from the end)")
     dv.add_argument("--dossiers", type=Path)
     _add_json(dv)
-    dl = dsub.add_parser("log", help="list the entries", epilog="example:\n  harness dossier log mini-safety", formatter_class=fmt)
+    dl = dsub.add_parser("log", help="the timeline: runs with key metrics, reproductions, rescores, baseline changes, reviews",
+                         epilog="example:\n  harness dossier log mini-safety", formatter_class=fmt)
     dl.add_argument("package")
     dl.add_argument("--dossiers", type=Path)
     _add_json(dl)
+    da = dsub.add_parser("approve", help="append a signed human review of one entry (who, when, what was checked)",
+                         epilog='examples:\n  harness dossier approve mini-safety@3 --note "numbers match the CI report"\n'
+                         '  harness dossier approve mini-safety@latest --note "reviewed" --checked "read 20 answers in hi"',
+                         formatter_class=fmt)
+    da.add_argument("entry", help="PACKAGE@N (sequence number, 'latest' run, or an id prefix)")
+    da.add_argument("--note", required=True, help="what you reviewed and concluded")
+    da.add_argument("--reviewer", help="your name (default: HARNESS_REVIEWER or the login name)")
+    da.add_argument("--checked", action="append", default=[], metavar="TEXT", help="something you checked; repeatable")
+    _add_trust(da)
+    da.add_argument("--dossiers", type=Path)
+    _add_json(da)
+
+    rep = sub.add_parser(
+        "reproduce", help="re-run a signed run exactly as recorded and say whether it reproduced",
+        description="Verify the record and its dossier chain, find the package by its seal digest, rebuild the "
+        "environment from the package's lockfile if this one differs, load the recorded model, re-run with the "
+        "recorded parameters and seeds, compare per sample and per metric, and append a signed reproduction entry. "
+        "See docs/reproduce.md.",
+        epilog="examples:\n  harness reproduce mini-safety@latest\n"
+        "  harness reproduce dossiers/xstest/runs/<run-id>/record.json --archive xstest-2.0.0-09a6ea7da3d2.harness.tar.gz\n"
+        "  harness reproduce mini-safety@2 --model other/model --allow-model-mismatch\n\n"
+        "exit codes: 0 REPRODUCED (exact), 4 REPRODUCED WITHIN TOLERANCE, 5 NOT REPRODUCED,\n"
+        "            1 record or dossier does not verify, 2 bad input (no package with that seal, wrong model, ...)",
+        formatter_class=fmt,
+    )
+    rep.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest / PACKAGE@<run-id-prefix>")
+    _add_trust(rep)
+    rep.add_argument("--dossiers", type=Path, help="dossiers folder (for PACKAGE@N)")
+    _add_source(rep)
+    rep.add_argument("--model", help="local model folder to use instead of the recorded path (its digest is checked), "
+                     "or the served model name with --endpoint")
+    rep.add_argument("--allow-model-mismatch", action="store_true",
+                     help="re-run even if the weights digest differs; the result is never an exact reproduction")
+    rep.add_argument("--seed", type=int, help="re-run with another run seed on purpose (a what-if; never exact)")
+    rep.add_argument("--env", choices=["auto", "current", "rebuild"], default="auto",
+                     help="auto: rebuild from the lockfile (uv, cached) when this environment differs (default); "
+                     "current: run here anyway; rebuild: always run in the rebuilt environment")
+    rep.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible server of the recorded model")
+    rep.add_argument("--serve", choices=["vllm"], help="launch vLLM for the re-run (engine args are compared)")
+    rep.add_argument("--vllm-python", metavar="PATH")
+    rep.add_argument("--engine-arg", action="append", default=[], metavar="ARG")
+    rep.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend")
+    rep.add_argument("--judge-model", metavar="PATH")
+    rep.add_argument("--judge-endpoint", metavar="URL")
+    rep.add_argument("--show", type=int, default=5, metavar="N", help="differing samples to print (default 5)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_json(rep)
+
+    res = sub.add_parser(
+        "rescore", help="re-score a run's recorded answers with another scorer or judge (no generation)",
+        epilog="examples:\n  harness rescore mini-safety@latest --scorer refusal-patterns@2.0.0\n"
+        "  harness rescore xstest@1 --scorer my-judged-bench --judge-model path/to/judge --mirror ../shared/data",
+        formatter_class=fmt,
+    )
+    res.add_argument("ref", help="record.json, run folder, or PACKAGE@N")
+    res.add_argument("--scorer", required=True, help="refusal-patterns@<version>, or a package name / folder whose scorer to use")
+    _add_trust(res)
+    res.add_argument("--dossiers", type=Path)
+    _add_source(res)
+    res.add_argument("--judge-model", metavar="PATH")
+    res.add_argument("--judge-endpoint", metavar="URL")
+    res.add_argument("--threads", type=int, default=1)
+    _add_json(res)
+
+    bas = sub.add_parser("baseline", help="update a package's baselines from a run (reseals; recorded in the dossier)",
+                         epilog="example:\n  harness baseline update packages/mini-safety --from mini-safety@latest",
+                         formatter_class=fmt)
+    bsub = bas.add_subparsers(dest="baseline_command", metavar="<action>")
+    bu = bsub.add_parser("update", help="set the run's model's baselines to the run's values, reseal, append an entry",
+                         epilog="example:\n  harness baseline update mini-safety --from mini-safety@latest", formatter_class=fmt)
+    bu.add_argument("package", help="package folder or name")
+    bu.add_argument("--from", dest="from_run", required=True, metavar="RUN", help="record.json, run folder, or PACKAGE@N")
+    bu.add_argument("--tolerance", type=float, default=0.05, help="tolerance of baselines added for a new model (default 0.05)")
+    bu.add_argument("--mirror", type=Path, help="folder mirroring upstream data (resealing reads the data)")
+    _add_trust(bu)
+    bu.add_argument("--dossiers", type=Path)
+    _add_json(bu)
 
     key = sub.add_parser("key", help="show (creating if needed) the local signing key",
                          epilog="example:\n  harness key show", formatter_class=fmt)
@@ -319,6 +422,21 @@ def cmd_package(args: argparse.Namespace) -> int:
 
             render.print_packages(rows)
         return 0
+    if action == "export":
+        from harness.archive import export_package
+
+        path, p = export_package(args.package, args.output, mirror=args.mirror)
+        out = {"archive": str(path), "package": p.name, "version": p.version, "seal": p.seal.seal,  # type: ignore[union-attr]
+               "sha256": sha256_file(path)}
+        _emit_json(out) if args.json else print(f"exported {p.name} {p.version} (seal {out['seal']}) to {path}")
+        return 0
+    if action == "import":
+        from harness.archive import import_archive
+
+        p = import_archive(args.archive)
+        out = {"package": p.name, "version": p.version, "seal": p.seal.seal, "path": str(p.root)}  # type: ignore[union-attr]
+        _emit_json(out) if args.json else print(f"imported {p.name} {p.version}: seal {out['seal']} verified, kept at {p.root}")
+        return 0
     p = pk.resolve_package(args.package, read_seal=action != "seal")
     if action == "seal":
         seal = pk.seal_package(p.root, mirror=args.mirror)
@@ -356,13 +474,128 @@ def cmd_dossier(args: argparse.Namespace) -> int:
             render.print_dossier_report(report)
         return 0 if report.ok else 1
     if args.dossier_command == "log":
-        entries = [e.model_dump(mode="json") for e in d.entries()]
+        entries = d.timeline()
         if args.json:
             _emit_json(entries)
         else:
             render.print_log(d, entries)
         return 0
-    raise HarnessError("missing action", hint="harness dossier {verify,log} --help")
+    if args.dossier_command == "approve":
+        from harness.review import approve
+
+        name, _, which = args.entry.partition("@")
+        d = Dossier.for_package(name, args.dossiers)
+        result = approve(d, which or "latest", args.note, _trusted(args), reviewer=args.reviewer,
+                         checked=tuple(args.checked))
+        doc = result.document
+        out = {"entry": result.entry.seq, "id": doc.id, "approves": doc.summary, "checked": doc.details["checked"],
+               "time": doc.time}
+        if args.json:
+            _emit_json(out)
+        else:
+            print(f"approved entry {doc.summary['entry']} ({doc.summary['entry_kind']} {doc.summary['entry_id']}) "
+                  f"of {name} as {doc.summary['reviewer']}; review recorded as entry {result.entry.seq}")
+            for c in doc.details["checked"]:
+                print(f"  checked: {c}")
+        return 0
+    raise HarnessError("missing action", hint="harness dossier {verify,log,approve} --help")
+
+
+def _original(args: argparse.Namespace) -> Any:
+    from harness.reproduce import locate, verify_original
+
+    dossier, entry = locate(args.ref if hasattr(args, "ref") else args.from_run, args.dossiers)
+    return verify_original(dossier, entry, _trusted(args))
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from harness import reproduce as rp
+
+    original = _original(args)
+    rec = original.record
+    pkg = rp.find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
+    plan = rp.environment_plan(pkg, args.env)
+    if plan["rebuild"]:
+        print(f"environment: {plan['mismatch_count']} installed packages differ from {plan['lockfile'].name}; "
+              f"rebuilding it with uv (cached by lockfile digest)" if not plan["matches"] else
+              "environment: rebuilding from the lockfile as asked (--env rebuild)", file=sys.stderr)
+        python = rp.build_environment(plan["lockfile"], log=lambda m: print(m, file=sys.stderr))
+        argv = _without_option(args._argv, "--archive") + (["--package", str(pkg.root)] if args.archive else [])
+        return rp.reexec(python, argv, plan["sha256"])
+    show_progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    opts = rp.ReproduceOptions(
+        ref=args.ref, dossiers_dir=args.dossiers, model=args.model, allow_model_mismatch=args.allow_model_mismatch,
+        seed=args.seed, endpoint=args.endpoint, serve=args.serve, vllm_python=args.vllm_python,
+        engine_args=tuple(args.engine_arg), mirror=args.mirror, threads=args.threads, judge_model=args.judge_model,
+        judge_endpoint=args.judge_endpoint, progress=show_progress, environment=plan, show=args.show,
+    )
+    result = rp.reproduce(opts, original, pkg)
+    if args.json:
+        _emit_json(rp.summary(result, args.show))
+    else:
+        print(rp.format_result(result, args.show))
+    return result.exit_code
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == name:
+            skip = True
+            continue
+        if a.startswith(name + "="):
+            continue
+        out.append(a)
+    return out
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from harness.reproduce import find_package
+    from harness.rescore import rescore
+
+    original = _original(args)
+    rec = original.record
+    pkg = find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
+    result = rescore(original, pkg, args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+                     threads=args.threads, mirror=args.mirror)
+    doc = result.document
+    if args.json:
+        _emit_json({"entry": result.entry.seq, "id": doc.id, **doc.summary, "scorer_details": doc.details["scorer"],
+                    "metrics": result.metrics, "first_changed": result.changed[:10]})
+        return 0
+    print(f"rescored run {rec.run_id} ({doc.summary['samples']} recorded answers, none generated again) "
+          f"with {doc.summary['scorer']}: {doc.summary['changed_verdicts']} verdicts changed, "
+          f"{doc.summary['unparsed']} unparsed; recorded as entry {result.entry.seq}")
+    for m in result.metrics:
+        if m["group"] == "overall" or m.get("delta"):
+            old = "n/a" if m["original"] is None else f"{m['original']:.3f}"
+            print(f"  {m['metric']:<20} {m['group']:<22} {old} -> {m['value']:.3f}")
+    for c in result.changed[:5]:
+        print(f"  {c['id']} [{c['language']}]: {c['original']} -> {c['rescored']}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import package as pk
+    from harness.review import update_baselines
+
+    if args.baseline_command != "update":
+        raise HarnessError("missing action", hint="harness baseline update --help")
+    pkg = pk.resolve_package(args.package)
+    original = _original(args)
+    result, changes = update_baselines(pkg, original, tolerance=args.tolerance, mirror=args.mirror)
+    s = result.document.summary
+    if args.json:
+        _emit_json({"entry": result.entry.seq, **s, "changes": changes})
+        return 0
+    print(f"baselines of {pkg.name} updated from run {s['from_run']}: {s['changed']} changed; resealed "
+          f"{s['old_seal'][:12]} -> {s['new_seal'][:12]}; recorded as entry {result.entry.seq}")
+    for c in changes:
+        print(f"  {c['model']} {c['metric']} [{c['group']}]: {c['old']} -> {c['new']}")
+    return 0
 
 
 def cmd_key(args: argparse.Namespace) -> int:
@@ -439,7 +672,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
-            "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge}
+            "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
+            "rescore": cmd_rescore, "baseline": cmd_baseline}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -448,8 +682,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     sub_action = {"package": "package_command", "dossier": "dossier_command", "key": "key_command",
-                  "judge": "judge_command"}.get(args.command)
+                  "judge": "judge_command", "baseline": "baseline_command"}.get(args.command)
     if sub_action and not getattr(args, sub_action):
         parser.parse_args([args.command, "--help"])
     try:

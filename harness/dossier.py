@@ -17,9 +17,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from harness._hashing import atomic_write, canonical_json, sha256_bytes, sha256_file
 from harness.errors import DossierError, HarnessError
@@ -29,6 +29,8 @@ LOG_NAME = "log.jsonl"
 LOCK_NAME = ".lock"
 GENESIS = "0" * 64
 ENTRY_SCHEMA_VERSION = 1
+"""Run entries are still written as schema 1; the other kinds are schema 2 (EVENT_ENTRY_SCHEMA_VERSION)."""
+EVENT_ENTRY_SCHEMA_VERSION = 2
 DOSSIERS_ENV = "HARNESS_DOSSIERS"
 
 
@@ -62,6 +64,49 @@ class Entry(_Frozen):
     def line(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))
 
+    @property
+    def ident(self) -> str:
+        return self.run_id
+
+
+class EventEntry(_Frozen):
+    """One line of log.jsonl for a signed event (reproduction, rescore, baseline, review), schema version 2.
+
+    Every field but ``seq`` and ``prev`` is copied from the signed event document, and
+    ``dossier verify`` re-derives each of them from it.
+    """
+
+    schema_version: Literal[2] = EVENT_ENTRY_SCHEMA_VERSION
+    seq: int
+    prev: str
+    kind: Literal["reproduction", "rescore", "baseline", "review"]
+    id: str
+    time: str
+    package: str
+    package_version: str
+    seal: str
+    refers_to: str
+    summary: dict[str, Any]
+    document: FileRef
+    bundle: FileRef
+    files: tuple[FileRef, ...] = ()
+
+    def line(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def ident(self) -> str:
+        return self.id
+
+
+AnyEntry = Annotated[Entry | EventEntry, Field(discriminator="kind")]
+_ENTRY = TypeAdapter(AnyEntry)
+
+
+def parse_entry(raw: bytes) -> Entry | EventEntry:
+    """One log line, whichever kind it is (``kind`` picks the schema)."""
+    return _ENTRY.validate_json(raw)
+
 
 def default_dossiers_dir() -> Path:
     env = os.environ.get(DOSSIERS_ENV)
@@ -89,10 +134,25 @@ class Dossier:
 
     # ------------------------------------------------------------------ reading
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[Entry | EventEntry]:
         return [e for e, _ in self._parsed()]
 
-    def _parsed(self) -> list[tuple[Entry, bytes]]:
+    def runs(self) -> list[Entry]:
+        return [e for e in self.entries() if isinstance(e, Entry)]
+
+    def last_run(self) -> Entry | None:
+        """The latest run entry (the chain head may be another kind of entry)."""
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+    def entry_digest(self, seq: int) -> str:
+        """sha256 of entry ``seq``'s line: what a review or an expected head refers to."""
+        for e, raw in self._parsed():
+            if e.seq == seq:
+                return sha256_bytes(raw)
+        raise DossierError(f"dossier {self.root.name} has no entry {seq}")
+
+    def _parsed(self) -> list[tuple[Entry | EventEntry, bytes]]:
         if not self.log.exists():
             return []
         data = self.log.read_bytes()
@@ -102,7 +162,7 @@ class Dossier:
             lines.pop()
         for n, raw in enumerate(lines, 1):
             try:
-                entry = Entry.model_validate_json(raw)
+                entry = parse_entry(raw)
             except (ValidationError, ValueError) as e:
                 raise DossierError(
                     f"{self.log} line {n} is not a valid dossier entry ({str(e).splitlines()[0]})",
@@ -120,7 +180,7 @@ class Dossier:
         if last is None:
             return 0, GENESIS
         try:
-            entry = Entry.model_validate_json(last)
+            entry = parse_entry(last)
         except (ValidationError, ValueError):
             raise DossierError(
                 f"the last line of {self.log} is not a valid entry",
@@ -129,19 +189,31 @@ class Dossier:
         return entry.seq, sha256_bytes(last)
 
     def resolve(self, ref: str) -> Entry:
-        """An entry by ``latest``, a sequence number, or a run-id prefix."""
+        """A run entry by ``latest``, a sequence number, or a run-id prefix."""
+        entry = self.resolve_any(ref, runs_only=True)
+        assert isinstance(entry, Entry)
+        return entry
+
+    def resolve_any(self, ref: str, *, runs_only: bool = False) -> Entry | EventEntry:
+        """An entry of any kind by ``latest`` (of runs, with ``runs_only``), a sequence number, or an id prefix."""
         entries = self.entries()
         if not entries:
             raise DossierError(f"dossier {self.root} is empty", hint="run the package first: `harness run <package>`")
+        pool = [e for e in entries if isinstance(e, Entry)] if runs_only else entries
         if ref in ("latest", "last", ""):
-            return entries[-1]
+            if not pool:
+                raise DossierError(f"dossier {self.root.name} has no run entries", hint="run the package first")
+            return pool[-1]
         if ref.lstrip("-").isdigit():
             n = int(ref)
             idx = n - 1 if n > 0 else len(entries) + n - 1
             if 0 <= idx < len(entries):
+                if runs_only and not isinstance(entries[idx], Entry):
+                    raise DossierError(f"entry {entries[idx].seq} of {self.root.name} is a {entries[idx].kind}, not a run",
+                                       hint="`harness dossier log` lists the entries and their kinds")
                 return entries[idx]
             raise DossierError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
-        hits = [e for e in entries if e.run_id.startswith(ref)]
+        hits = [e for e in pool if e.ident.startswith(ref)]
         if len(hits) == 1:
             return hits[0]
         raise DossierError(
@@ -151,6 +223,42 @@ class Dossier:
 
     def record_of(self, entry: Entry) -> RunRecord:
         return parse_record(self.root / entry.record.path)
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Every entry with what `dossier log` shows: key metrics per run, and which runs were
+        reproduced or reviewed (by later entries that name them)."""
+        parsed = self._parsed()
+        by_record = {e.record.sha256: e.seq for e, _ in parsed if isinstance(e, Entry)}
+        by_line = {sha256_bytes(raw): e.seq for e, raw in parsed}
+        notes: dict[int, list[str]] = {}
+        out = []
+        for e, _ in parsed:
+            row: dict[str, Any] = e.model_dump(mode="json")
+            if isinstance(e, Entry):
+                try:
+                    rec = self.record_of(e)
+                    row["model"] = rec.model.get("name")
+                    row["key_metrics"] = {f"{m['metric']}" + ("" if m["group"] == "overall" else f"[{m['group']}]"): m["value"]
+                                          for m in rec.metrics if m["group"] == "overall"} or {
+                        f"{m['metric']}[{m['group']}]": m["value"] for m in rec.metrics if m["group"].startswith("language:")}
+                    row["samples"] = rec.outputs.samples
+                    row["overrides"] = rec.overrides
+                except HarnessError as err:
+                    row["key_metrics"] = {}
+                    row["error"] = err.message
+            else:
+                target = by_line.get(e.refers_to) if e.kind == "review" else by_record.get(e.refers_to)
+                row["refers_to_entry"] = target
+                if target is not None:
+                    word = {"review": f"reviewed by {e.summary.get('reviewer')}",
+                            "reproduction": str(e.summary.get("verdict")),
+                            "rescore": f"rescored with {e.summary.get('scorer')}",
+                            "baseline": "baselines taken from it"}[e.kind]
+                    notes.setdefault(target, []).append(f"{word} (#{e.seq})")
+            out.append(row)
+        for row in out:
+            row["later"] = notes.get(row["seq"], [])
+        return out
 
     # ------------------------------------------------------------------ writing
 
@@ -202,7 +310,40 @@ class Dossier:
                     continue
         return None
 
-    def append(self, make: Any) -> Entry:
+    def event_dir(self, kind: str, event_id: str) -> Path:
+        return self.root / f"{kind}s" / event_id
+
+    def add_event(self, doc: Any, bundle: bytes, files: dict[str, Path]) -> EventEntry:
+        """Store a signed event document (harness.events.EventRecord) and its files, then append its entry."""
+        from harness.events import BUNDLE_SUFFIX
+
+        folder = self.event_dir(doc.kind, doc.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        refs = []
+        for name, src in files.items():
+            dst = folder / name
+            if src.resolve() != dst.resolve():
+                atomic_write(dst, src.read_bytes())
+            refs.append(FileRef(path=f"{doc.kind}s/{doc.id}/{name}", sha256=sha256_file(dst)))
+        body = doc.to_bytes()
+        bundle_name = doc.document_name.removesuffix(".json") + BUNDLE_SUFFIX
+        atomic_write(folder / doc.document_name, body)
+        atomic_write(folder / bundle_name, bundle)
+        rel = f"{doc.kind}s/{doc.id}"
+
+        def make(seq: int, prev: str) -> EventEntry:
+            return EventEntry(
+                seq=seq, prev=prev, **_event_fields(doc),
+                document=FileRef(path=f"{rel}/{doc.document_name}", sha256=sha256_bytes(body)),
+                bundle=FileRef(path=f"{rel}/{bundle_name}", sha256=sha256_bytes(bundle)),
+                files=tuple(refs),
+            )
+
+        entry = self.append(make)
+        assert isinstance(entry, EventEntry)
+        return entry
+
+    def append(self, make: Any) -> Entry | EventEntry:
         """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -216,7 +357,7 @@ class Dossier:
                 if last is None:
                     seq, prev = 0, GENESIS
                 else:
-                    seq, prev = Entry.model_validate_json(last).seq, sha256_bytes(last)
+                    seq, prev = parse_entry(last).seq, sha256_bytes(last)
                 entry = make(seq + 1, prev)
                 payload = entry.line() + b"\n"
                 written = os.write(fd, payload)
@@ -250,13 +391,20 @@ class Dossier:
             report.problems.append(Problem(None, LOG_NAME, e.message))
             return report
         prev = GENESIS
+        run_records: dict[str, str] = {}  # record sha256 -> run id, of the runs seen so far
+        line_digests: dict[str, int] = {}  # line sha256 -> seq, of the entries seen so far
         for i, (entry, line) in enumerate(parsed, 1):
-            where = f"entry {i} (run {entry.run_id[:12]})"
+            where = f"entry {i} ({'run' if isinstance(entry, Entry) else entry.kind} {entry.ident[:12]})"
             if entry.seq != i:
                 report.problems.append(Problem(i, LOG_NAME, f"{where}: sequence number {entry.seq}, expected {i} (entries deleted or reordered)"))
             if entry.prev != prev:
                 report.problems.append(Problem(i, LOG_NAME, f"{where}: chain broken, prev does not match the digest of the entry before it (an entry was edited, deleted or reordered)"))
             prev = sha256_bytes(line)
+            line_digests[prev] = i
+            if isinstance(entry, EventEntry):
+                _verify_event_entry(self, entry, i, where, trusted, run_records, line_digests, report)
+                continue
+            run_records[entry.record.sha256] = entry.run_id
             try:
                 result = verify_run_files(
                     self.root / entry.record.path,
@@ -286,6 +434,42 @@ class Dossier:
         if expect_head and expect_head != prev:
             report.problems.append(Problem(None, LOG_NAME, f"head is {prev}, expected {expect_head} (entries were removed from the end, or added)"))
         return report
+
+
+def _event_fields(doc: Any) -> dict[str, Any]:
+    """The entry fields an event document determines (also what verification re-derives)."""
+    return {"kind": doc.kind, "id": doc.id, "time": doc.time, "package": doc.package.name,
+            "package_version": doc.package.version, "seal": doc.package.seal, "refers_to": doc.refers_to.sha256,
+            "summary": doc.summary}
+
+
+def _verify_event_entry(
+    d: Dossier, entry: EventEntry, i: int, where: str, trusted: Sequence[Any], run_records: dict[str, str],
+    line_digests: dict[str, int], report: DossierReport,
+) -> None:
+    from harness.events import verify_event_files
+
+    try:
+        result = verify_event_files(d.root / entry.document.path, d.root / entry.bundle.path,
+                                    [d.root / f.path for f in entry.files], trusted)
+    except HarnessError as e:
+        report.problems.append(Problem(i, entry.document.path, f"{where}: {e.message}"))
+        return
+    for ref, what in ((entry.document, "document"), (entry.bundle, "bundle"), *((f, f.path) for f in entry.files)):
+        if sha256_file(d.root / ref.path) != ref.sha256:
+            report.problems.append(Problem(i, ref.path, f"{where}: {what} file differs from the digest in the log"))
+    doc = result.document
+    for k, v in _event_fields(doc).items():
+        if getattr(entry, k) != v:
+            report.problems.append(Problem(i, LOG_NAME, f"{where}: field {k!r} does not match the signed {doc.kind} record"))
+    target = doc.refers_to
+    if target.kind == "run" and target.sha256 not in run_records:
+        report.problems.append(Problem(i, entry.document.path, f"{where}: refers to a run record ({target.sha256[:12]}) "
+                                       "that is not an earlier run of this dossier"))
+    if target.kind == "entry" and line_digests.get(target.sha256, i) >= i:
+        report.problems.append(Problem(i, entry.document.path, f"{where}: refers to an entry ({target.sha256[:12]}) "
+                                       "that is not an earlier entry of this dossier"))
+    report.signers.append((i, entry.id, result.signer))
 
 
 @dataclass

@@ -224,6 +224,8 @@ def print_package(p: Package) -> None:
         c.print(f"… and {len(m.data) - len(shown)} more data sources (--json lists all)")
     for b in m.baselines:
         c.print(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}")
+    rule = m.reproduction_rule
+    c.print(f"reproduction tolerance{'' if m.reproduction else ' (default)'}: {rule.describe()}")
     c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
 
 
@@ -240,13 +242,37 @@ def print_dossier_report(rep: DossierReport) -> None:
             c.print(escape(f"  - {p}"))
 
 
+def _entry_what(e: dict[str, Any]) -> str:
+    """One line saying what an entry of any kind is about."""
+    kind = e.get("kind", "run")
+    s = e.get("summary", {})
+    ref = f"#{e['refers_to_entry']}" if e.get("refers_to_entry") else "?"
+    if kind == "run":
+        metrics = ", ".join(f"{k} {_pct(v).strip()}" for k, v in (e.get("key_metrics") or {}).items())
+        extra = f"; overrides {e['overrides']}" if e.get("overrides") else ""
+        return f"{e.get('model') or e['model_digest'][:12]}, {e.get('samples', '?')} samples, {e['status']}: {metrics}{extra}"
+    if kind == "reproduction":
+        return (f"{s.get('verdict')} of {ref} (re-run {s.get('rerun')}; {s.get('differing_samples')} samples differ, "
+                f"{s.get('metrics_out_of_tolerance')} metrics out of tolerance)")
+    if kind == "rescore":
+        return f"{ref} rescored with {s.get('scorer')}: {s.get('changed_verdicts')} of {s.get('samples')} verdicts changed"
+    if kind == "baseline":
+        return (f"baselines from {ref} ({s.get('changed')} changed); seal {str(s.get('old_seal'))[:12]} -> "
+                f"{str(s.get('new_seal'))[:12]}")
+    if kind == "review":
+        return f"{ref} ({s.get('entry_kind')}) approved by {s.get('reviewer')}: {s.get('note')}"
+    return ""
+
+
 def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
+    """The dossier's timeline: runs with their key metrics, reproductions, baseline changes, reviews."""
     if not entries:
         _console.print(f"{_rel(d.root)}: no entries")
         return
     t = Table(show_edge=False)
-    for col in ("seq", "time", "run", "version", "model", "status"):
-        t.add_column(col)
+    for col in ("seq", "time", "kind", "id", "version", "what", "later"):
+        t.add_column(col, overflow="fold")
     for e in entries:
-        t.add_row(str(e["seq"]), e["time"], e["run_id"], e["package_version"], e["model_digest"][:12], e["status"])
+        t.add_row(str(e["seq"]), e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
+                  e["package_version"], escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
     _console.print(t)

@@ -426,8 +426,8 @@ def _run_in(
         bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, summary, key)
     crashpoint("signed")
     previous = None
-    if prev_seq:
-        prev_entry = dossier.resolve(str(prev_seq))
+    prev_entry = dossier.last_run() if prev_seq else None  # the head may be a review, reproduction, ...
+    if prev_entry is not None:
         prev_record = dossier.record_of(prev_entry)
         previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
     entry = commit_run(work, dossier, record, bundle)
