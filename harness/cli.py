@@ -465,7 +465,7 @@ def cmd_dossier(args: argparse.Namespace) -> int:
     from harness import render
     from harness.dossier import Dossier
 
-    d = Dossier.for_package(args.package, args.dossiers)
+    d = Dossier.for_package(getattr(args, "package", None) or args.entry.partition("@")[0], args.dossiers)
     if args.dossier_command == "verify":
         report = d.verify(_trusted(args), expect_head=args.expect_head)
         if args.json:

@@ -274,3 +274,33 @@ def test_approve_verify_and_log(home: Path, capsys: pytest.CaptureFixture[str]) 
     assert any("field 'summary' does not match the signed review record" in p["what"] for p in problems)
     # and nothing in a dossier that does not verify can be approved
     assert main(["dossier", "approve", "small@1", "--note", "x"]) == 1
+
+
+def test_environment_is_rebuilt_from_the_lockfile_and_the_run_happens_there(
+        home: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """--env rebuild: a uv venv from lockfiles/harness.txt (cached by its digest), harness re-executed inside it."""
+    from harness.reproduce import env_dir
+
+    rc = main(["reproduce", "small@1", "--env", "rebuild", "--json"])
+    out = json.loads(capfd.readouterr().out)
+    assert rc == 0 and out["verdict"] == "REPRODUCED"
+    assert out["environment"]["mode"] == "rebuilt" and out["environment"]["rerun_lockfile_matches"] is True
+    lock_sha = sha256_file(home / "lockfiles" / "harness.txt")
+    env = env_dir(lock_sha)
+    assert (env / ".complete").read_text().strip() == lock_sha
+    site = next((env / "lib").glob("python*/site-packages"))
+    assert (site / "torch").is_dir() and not (site / "pytest").exists()  # the lock's pins, not this dev env
+    assert Dossier(home / "dossiers" / "small").entries()[-1].kind == "reproduction"
+
+
+def test_auto_rebuilds_only_when_the_environment_differs(home: Path) -> None:
+    from harness.reproduce import environment_plan
+
+    pkg = load_package(home / "packages" / "small")
+    assert environment_plan(pkg, "auto") == {**environment_plan(pkg, "auto"), "rebuild": False, "matches": True}
+    assert environment_plan(pkg, "rebuild")["rebuild"] is True
+    lock = home / "lockfiles" / "harness.txt"
+    lock.write_text(re.sub(r"^numpy==[^ ]+", "numpy==0.0.1", lock.read_text(), count=1, flags=re.M))
+    plan = environment_plan(pkg, "auto")
+    assert plan["matches"] is False and plan["mismatch_count"] == 1 and plan["rebuild"] is True
+    assert environment_plan(pkg, "current")["rebuild"] is False
