@@ -13,8 +13,9 @@ from harness.cli import build_parser, main
 
 def _subcommands() -> list[list[str]]:
     out = [["run"], ["verify"], ["diff"], ["key", "show"]]
-    out += [["package", a] for a in ("seal", "check", "list", "show")]
-    out += [["dossier", a] for a in ("verify", "log")]
+    out += [["package", a] for a in ("seal", "check", "list", "show", "export", "import")]
+    out += [["dossier", a] for a in ("verify", "log", "approve")]
+    out += [["reproduce"], ["rescore"], ["baseline", "update"]]
     return out
 
 
