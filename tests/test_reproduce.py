@@ -304,3 +304,20 @@ def test_auto_rebuilds_only_when_the_environment_differs(home: Path) -> None:
     plan = environment_plan(pkg, "auto")
     assert plan["matches"] is False and plan["mismatch_count"] == 1 and plan["rebuild"] is True
     assert environment_plan(pkg, "current")["rebuild"] is False
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "xstest").is_dir(), reason="needs the data mirror ../shared/data")
+def test_archive_of_an_upstream_package_carries_its_verified_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The archive brings the upstream file; after import no mirror is needed to read the package."""
+    from harness.archive import export_package, import_archive
+    from harness.data import load_samples, resolve_sources
+    from harness.reproduce import find_package
+
+    monkeypatch.chdir(REPO)
+    path, pkg = export_package("xstest", tmp_path / "x.harness.tar.gz", mirror=REPO.parent / "shared" / "data")
+    monkeypatch.chdir(tmp_path)  # no ./packages here: only the archive
+    imported = import_archive(path)
+    assert imported.seal == pkg.seal
+    found = find_package(pkg.seal.seal, "xstest")  # type: ignore[union-attr]
+    sources = resolve_sources(found)
+    assert [s.origin for s in sources] == ["cache"] and len(load_samples(found, sources)) == 450
