@@ -321,3 +321,25 @@ def test_archive_of_an_upstream_package_carries_its_verified_data(tmp_path: Path
     found = find_package(pkg.seal.seal, "xstest")  # type: ignore[union-attr]
     sources = resolve_sources(found)
     assert [s.origin for s in sources] == ["cache"] and len(load_samples(found, sources)) == 450
+
+
+def test_rescore_with_a_judge_keeps_its_raw_output(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An LLM judge (tiny-chat, from a judge package) re-scores the recorded answers; nothing is generated."""
+    from tests.test_judge import ANY_WORD, _judge_manifest
+
+    judged = home / "packages" / "judged"
+    shutil.copytree(home / "packages" / "small", judged)
+    _judge_manifest(judged, regex=ANY_WORD)
+    seal_package(judged)
+    assert main(["rescore", "small@1", "--scorer", str(judged), "--json"]) == 0
+    out = _json(capsys)
+    assert out["scorer_details"]["kind"] == "judge" and out["scorer"] == "tiny-chat"
+    d = Dossier(home / "dossiers" / "small")
+    entry = d.entries()[-1]
+    assert isinstance(entry, EventEntry) and len(d.runs()) == 2
+    lines = list(read_outputs(d.root / entry.files[0].path))
+    assert len(lines) == len(KEEP)
+    for line in lines:  # every word parses as "compliance" under ANY_WORD; the raw answer is kept
+        assert line["judge"]["raw"] is not None
+        assert line["verdict"] == ("compliance" if re.search(ANY_WORD, line["judge"]["raw"]) else "unparsed")
+    _verify_ok(capsys)
