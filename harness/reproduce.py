@@ -421,7 +421,7 @@ def reproduce(opts: ReproduceOptions, original: Original, pkg: Package) -> Repro
         temperature=gen["temperature"], top_p=gen["top_p"], threads=opts.threads, endpoint=opts.endpoint,
         serve=opts.serve, vllm_python=opts.vllm_python, engine_args=opts.engine_args,
         judge_model=opts.judge_model, judge_endpoint=opts.judge_endpoint, dossiers_dir=original.dossier.root.parent,
-        config_dir=opts.config_dir, limit=rec.overrides.get("limit"), progress=opts.progress,
+        config_dir=opts.config_dir, limit=rec.overrides.get("limit"), progress=opts.progress, purpose="reproduction",
     ))
     new = result.record
     if new.model.get("digest") != rec.model.get("digest"):

@@ -103,6 +103,9 @@ class RunOptions:
     limit: int | None = None
     progress: bool = True
     resume: Literal["auto", "require", "fresh"] = "auto"
+    purpose: str = "run"
+    """Part of the journal's configuration key, so a reproduction never continues (or is
+    continued by) an unfinished ordinary run of the same configuration."""
     """auto: continue an unfinished run of the same configuration if there is one;
     require: fail unless there is one; fresh: discard it and start over."""
 
@@ -306,7 +309,7 @@ def _finish_run(
         "package": m.name, "seal": pkg.seal.seal if pkg.seal else None,
         "model": {"backend": identity.backend, "name": identity.name, "digest": identity.digest},
         "generation": gen, "seed": run_seed, "limit": opts.limit, "scorer": scorer.describe(),
-        "samples": len(samples),
+        "samples": len(samples), "purpose": opts.purpose,
     })
     work = WorkDir(dossier.root / ".work", key)
     try:

@@ -246,3 +246,15 @@ def test_ctrl_c_in_a_real_process_says_how_to_resume(workspace: Path, tmp_path: 
         rec = json.loads(out)
         assert rec["outputs"]["samples"] == 120
         assert "resuming run" in err.decode()
+
+
+def test_a_reproduction_never_continues_an_unfinished_run(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    with pytest.raises(RuntimeError):
+        _run(pkg_dir, d, Interrupting(stop_at=60), monkeypatch)
+    rerun = Interrupting()
+    _run(pkg_dir, d, rerun, monkeypatch, purpose="reproduction")
+    assert len(rerun.seen) == 120  # all generated again, none taken from the user's journal
+    rest = Interrupting()
+    _run(pkg_dir, d, rest, monkeypatch)  # the user's own run still resumes
+    assert len(rest.seen) == 120 - 59
