@@ -29,9 +29,11 @@ examples:
   harness package check packages/mini-safety   # is the package exactly as sealed?
   harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
   harness dossier approve mini-safety@1 --note "checked"   # a signed human review
+  harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
 
 exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete;
-            reproduce: 4 reproduced within tolerance, 5 not reproduced
+            reproduce: 4 reproduced within tolerance, 5 not reproduced;
+            claim check: 0 consistent, 1 inconsistent, 6 unverifiable
 """
 
 
@@ -294,6 +296,35 @@ def build_parser() -> argparse.ArgumentParser:
     jv.add_argument("--min-kappa", type=float, metavar="K", help="exit 1 if the pooled Cohen's kappa is below K")
     jv.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_json(jv)
+
+    clm = sub.add_parser("claim", help="check a vendor's published safety claim against signed evidence",
+                         epilog="example:\n  harness claim check vendor-claim.toml --run", formatter_class=fmt)
+    csub = clm.add_subparsers(dest="claim_command", metavar="<action>")
+    cc = csub.add_parser(
+        "check", help="verify a claim file: vendor record, official package, our own run; write a procurement report",
+        description="Check a vendor claim (docs/claims.md): the vendor's signed record and its signer, that it ran "
+        "the official package, and the claimed value against our own verified run (an exact binomial test). "
+        "Writes claim-report.{md,html,json}.",
+        epilog="examples:\n  harness claim check docs/examples/claim.toml\n"
+        "  harness claim check vendor/claim.toml --run --report-dir reports/acme\n"
+        "  harness claim check vendor/claim.toml --trust-policy auditors.toml --json\n\n"
+        "exit codes: 0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input (e.g. a malformed claim file)",
+        formatter_class=fmt,
+    )
+    cc.add_argument("claim_file", type=Path, help="the vendor claim (TOML, docs/claims.md)")
+    cc.add_argument("--dossiers", type=Path, help="dossiers folder holding our runs (default: ./dossiers or HARNESS_DOSSIERS)")
+    cc.add_argument("--packages", type=Path, help="packages folder with the official sealed packages (default: ./packages)")
+    cc.add_argument("--run", action="store_true", help="make a new run of the package on the model first (appended to the dossier)")
+    cc.add_argument("--model", help="with --run: local model folder, or the served model name with --endpoint "
+                    "(default: the embedded tiny-chat model)")
+    cc.add_argument("--endpoint", metavar="URL", help="with --run: an OpenAI-compatible server")
+    cc.add_argument("--limit", type=int, help="with --run: only the first N samples (recorded; weakens the check)")
+    cc.add_argument("--mirror", type=Path, help="with --run: folder mirroring upstream data")
+    cc.add_argument("--threads", type=int, default=1, help="with --run: CPU threads for the transformers backend")
+    _add_trust(cc)
+    cc.add_argument("--report-dir", type=Path, metavar="DIR",
+                    help="where to write claim-report.{md,html,json} (default: ./claim-reports/<claim file name>)")
+    _add_json(cc)
     return parser
 
 
@@ -671,9 +702,45 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_claim(args: argparse.Namespace) -> int:
+    from harness import claim, report
+
+    if args.claim_command != "check":
+        raise HarnessError("missing action", hint="harness claim check --help")
+    if not args.run and any(v is not None for v in (args.model, args.endpoint, args.limit, args.mirror)):
+        raise HarnessError("--model, --endpoint, --limit and --mirror only apply with --run",
+                           hint="add --run to make a new run, or drop them to use the dossier's runs")
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to run every sample")
+    loaded = claim.load_claim(args.claim_file)
+    run_options = {k: v for k, v in (("model", args.model), ("endpoint", args.endpoint), ("limit", args.limit),
+                                     ("mirror", args.mirror), ("threads", args.threads)) if v is not None}
+    result = claim.check_claim(loaded, claim.CheckOptions(
+        trusted=_trusted(args), dossiers_dir=args.dossiers, packages_dir=args.packages, run=args.run,
+        run_options=run_options))
+    out_dir = args.report_dir or Path("claim-reports") / args.claim_file.stem
+    paths = report.write_reports(result, out_dir)
+    if args.json:
+        _emit_json({**result.as_dict(), "reports": {k: str(v) for k, v in paths.items()}})
+    else:
+        print(f"{result.verdict.upper()}  {loaded.claim.vendor.name}: {loaded.claim.model.name} "
+              f"{loaded.claim.metric.name} ({loaded.claim.metric.group}) = {loaded.claim.metric.value:g} "
+              f"on {loaded.claim.package.name}")
+        cmp = result.comparison
+        if cmp is not None:
+            print(f"    ours {cmp.estimate:.4f} ({cmp.successes}/{cmp.n}), {int(cmp.confidence * 100)}% CI "
+                  f"[{cmp.ci_low:.4f}, {cmp.ci_high:.4f}], p = {cmp.p_value:.3g} if the claim were true")
+        for s in result.steps:
+            print(f"    {s.outcome.upper():<15} {s.title}: {s.detail}")
+        for r in result.reasons() if result.verdict != "consistent" else []:
+            print(f"  because: {r}")
+        print(f"report: {paths['html']} and {paths['markdown']}")
+    return result.exit_code
+
+
 COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
             "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
-            "rescore": cmd_rescore, "baseline": cmd_baseline}
+            "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -684,7 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args._argv = list(sys.argv[1:] if argv is None else argv)
     sub_action = {"package": "package_command", "dossier": "dossier_command", "key": "key_command",
-                  "judge": "judge_command", "baseline": "baseline_command"}.get(args.command)
+                  "judge": "judge_command", "baseline": "baseline_command",
+                  "claim": "claim_command"}.get(args.command)
     if sub_action and not getattr(args, sub_action):
         parser.parse_args([args.command, "--help"])
     try:
