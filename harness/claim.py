@@ -712,6 +712,11 @@ def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, 
         res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
                               f"the record's {m.name} ({m.group}) is {_fmt(float(got['value']))}, "
                               f"not the claimed {_fmt(m.value)}"))
+    if record.overrides:
+        res.limitations.append(f"The vendor's run used overrides of the package's settings: {dict(record.overrides)}, "
+                               "so it measured a variant of the benchmark protocol.")
+    if record.status != "complete":
+        res.limitations.append(f"The vendor's run is {record.status}: {record.outputs.errors} samples errored.")
     res.vendor_run = {"run_id": record.run_id, "signer": statement.signer, "package": pkg.model_dump(mode="json"),
                       "model": {"name": model_name, "digest": model_digest}, "status": record.status,
                       "overrides": dict(record.overrides), "finished_at": record.finished_at}
