@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: run test lint vllm-test lock model seal uv clean-runs help
+.PHONY: run test lint vllm-test lock model seal uv clean-runs help chromium
 
 help:
 	@echo "make run    install (uv sync) and run the default package on the embedded model"
@@ -14,6 +14,7 @@ help:
 	@echo "make vllm-test  end to end on the CPU build of vLLM (installs it once into ~/.cache/harness)"
 	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
 	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
+	@echo "make chromium  fetch headless Chromium from Debian packages into ~/.cache/harness (the report render test)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv not found: installing it with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
@@ -44,3 +45,8 @@ vllm-test: .venv/.synced
 
 model: .venv/.synced
 	$(UV) run --frozen --no-sync python tools/build_tiny_chat.py
+
+# The claim report's render test needs headless Chromium; the test fetches it itself when
+# missing, this target does the same ahead of time (no root needed; see docs/claims.md).
+chromium:
+	bash tools/get_chromium.sh
