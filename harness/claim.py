@@ -803,6 +803,7 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
         res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
                               "there is no official package to run", kind="evidence"))
     else:
+        new_run_id = None
         if opts.run:
             from harness.run import RunOptions, run_package
 
@@ -811,6 +812,7 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
             res.steps.append(Step("our-new-run", "New run made for this check", "passed",
                                   f"run {result.record.run_id} ({result.record.status}, "
                                   f"{result.record.outputs.samples} samples) appended to the dossier", kind="evidence"))
+            new_run_id = result.record.run_id
         report = dossier.verify(opts.trusted)
         entries = dossier.entries() if dossier.log.exists() else []
         if not entries:
@@ -824,8 +826,10 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
                                   kind="evidence"))
         else:
             res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "passed",
-                                  f"{report.entries} entries, hash chain intact, every signature trusted; "
+                                  f"{report.entries} entr{'y' if report.entries == 1 else 'ies'}, hash chain intact, every signature trusted; "
                                   f"head {report.head}", kind="evidence"))
+            if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
+                entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
             entry, caveat = _pick_entry(entries, official_seal or "", claim, dossier)
             if entry is None:
                 what = (f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}")
@@ -878,6 +882,10 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
                     f"p = {cmp.p_value:.3g} ({'at or above' if cmp.consistent else 'below'} {ALPHA})")
             res.steps.append(Step("comparison", "Claimed value against our run",
                                   "passed" if cmp.consistent else "failed", text))
+            if hi - lo > 0.2:
+                res.limitations.append(f"Our run has only {n} samples in {m.group} for {m.name}: its {int(CONFIDENCE * 100)}% "
+                                       f"CI is {hi - lo:.2f} wide, so only a large difference from the claim could "
+                                       "be detected.")
         vend = vendor_record.metrics if vendor_record is not None else []
         for m_ in our_record.metrics:
             if m_.get("metric") != m.name or not m_.get("n"):
