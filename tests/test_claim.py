@@ -76,9 +76,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _our_env(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(env["base"] / "config"))
-    monkeypatch.setenv("HARNESS_DOSSIERS", str(env["base"] / "dossiers"))
+def _our_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that use the shared run see its config (our trust store) and dossiers."""
+    if "env" in request.fixturenames:
+        env = request.getfixturevalue("env")
+        monkeypatch.setenv("HARNESS_CONFIG_DIR", str(env["base"] / "config"))
+        monkeypatch.setenv("HARNESS_DOSSIERS", str(env["base"] / "dossiers"))
 
 
 def _opts(base: Path, **kw: Any) -> CheckOptions:
@@ -202,6 +205,33 @@ def test_vendor_record_signed_by_an_untrusted_key(env: dict[str, Any]) -> None:
     html_text, md = to_html(res), to_markdown(res)
     assert "Vendor record signer identity" in html_text and "FAILED" in html_text
     assert "the record was not signed by key file vendor.pub.pem" in md
+
+
+def test_signer_named_by_sigstore_identity_rejects_a_key_signed_record(env: dict[str, Any]) -> None:
+    claim = _with_vendor(env, "keyless")
+    text = claim.read_text(encoding="utf-8").split("[vendor_record.signer]")[0]
+    claim.write_text(text + '[vendor_record.signer.sigstore]\nissuer = "https://token.actions.githubusercontent.com"\n'
+                     'repository = "example-corp/evals"\n', encoding="utf-8")
+    res = check_claim(load_claim(claim), _opts(env["base"]))
+    steps = {s.id: s for s in res.steps}
+    assert steps["vendor-signer"].outcome == "failed" and "example-corp/evals" in steps["vendor-signer"].detail
+    assert res.verdict == "inconsistent"
+
+
+def test_signer_pinned_by_hint_alone_needs_the_key(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    claim = _with_vendor(env, "hint-only")
+    text = claim.read_text(encoding="utf-8").replace('key = "vendor.pub.pem"\n', "")
+    claim.write_text(text, encoding="utf-8")
+    res = check_claim(load_claim(claim), _opts(env["base"]))
+    assert _steps(res)["vendor-signer"] == "not checked" and res.verdict == "unverifiable"
+    assert any("no public key with that hint" in x for x in res.limitations)
+    # Given the vendor's public key (--trust-key), the hint finds it and everything checks.
+    rc = main(["claim", "check", str(claim), "--packages", str(env["base"] / "packages"),
+               "--trust-key", str(env["vendor_key"].public_key_path),
+               "--trust-key", str(env["base"] / "config" / "trusted-keys"),
+               "--report-dir", str(env["base"] / "hint-only" / "r"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["verdict"] == "consistent", doc["reasons"]
 
 
 def test_vendor_record_with_another_package_seal(env: dict[str, Any]) -> None:
