@@ -748,26 +748,10 @@ def _pick_entry(entries: Sequence[Any], seal: str, claim: Claim, dossier: Any) -
     return matching[-1], "no run without overrides exists; the latest run with overrides was used"
 
 
-def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
-    """Run every check of ``docs/claims.md`` and return the result (nothing is written)."""
-    import datetime as dt
-
-    from harness import __version__
-    from harness.dossier import Dossier
+def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Any:
+    """Step 1: the official sealed package the claim names, or None (with the step saying why)."""
     from harness.package import check_package, resolve_package
 
-    claim = loaded.claim
-    res = ClaimResult(
-        claim=claim, claim_path=str(loaded.path), claim_sha256=loaded.sha256,
-        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        harness_version=__version__,
-    )
-    res.steps.append(Step("claim-file", "Claim file", "passed",
-                          f"{loaded.path.name} is a valid claim (schema version {claim.schema_version}, "
-                          f"sha256 {loaded.sha256})"))
-
-    # 1. The official package.
-    pref = claim.package
     official = None
     try:
         pkg = resolve_package(pref.name, opts.packages_dir)
@@ -791,77 +775,80 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
         else:
             res.steps.append(Step("package", "Official package available and intact", "passed",
                                   f"{pref.name} {official.version} at {official.root.name}/ matches its seal {seal}"))
-    official_seal = official.seal.seal if official is not None else None  # type: ignore[union-attr]
+    return official
 
-    # 2. The vendor's record.
-    vendor_record = _check_vendor(loaded, official_seal, opts.trusted, res)
 
-    # 3. Our own run.
-    our_record = None
-    dossier = Dossier.for_package(pref.name, opts.dossiers_dir)
+def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimResult) -> Any:
+    """Step 3: our verified run of the official package on the claimed model (made first with ``run``)."""
+    from harness.dossier import Dossier
+
+    pref = claim.package
     if official is None:
         res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
                               "there is no official package to run", kind="evidence"))
-    else:
-        new_run_id = None
-        if opts.run:
-            from harness.run import RunOptions, run_package
+        return None
+    dossier = Dossier.for_package(pref.name, opts.dossiers_dir)
+    new_run_id = None
+    if opts.run:
+        from harness.run import RunOptions, run_package
 
-            run_kwargs = {"progress": False, **opts.run_options}
-            result = run_package(RunOptions(package=official.root, dossiers_dir=opts.dossiers_dir, **run_kwargs))
-            res.steps.append(Step("our-new-run", "New run made for this check", "passed",
-                                  f"run {result.record.run_id} ({result.record.status}, "
-                                  f"{result.record.outputs.samples} samples) appended to the dossier", kind="evidence"))
-            new_run_id = result.record.run_id
-        report = dossier.verify(opts.trusted)
-        entries = dossier.entries() if dossier.log.exists() else []
-        if not entries:
-            res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "not checked",
-                                  f"no dossier entries for {pref.name} (run `harness claim check --run` or "
-                                  f"`harness run {pref.name}` first)", kind="evidence"))
-        elif not report.ok:
-            res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "failed",
-                                  "; ".join(str(p) for p in report.problems[:3])
-                                  + (f" (and {len(report.problems) - 3} more)" if len(report.problems) > 3 else ""),
-                                  kind="evidence"))
-        else:
-            res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "passed",
-                                  f"{report.entries} entr{'y' if report.entries == 1 else 'ies'}, hash chain intact, every signature trusted; "
-                                  f"head {report.head}", kind="evidence"))
-            if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
-                entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
-            entry, caveat = _pick_entry(entries, official_seal or "", claim, dossier)
-            if entry is None:
-                what = (f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}")
-                res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
-                                      f"no run of {pref.name} with the official seal on {what} in the dossier "
-                                      "(use --run to make one)", kind="evidence"))
-            else:
-                our_record = dossier.record_of(entry)
-                signer = dict((rid, s) for _, rid, s in report.signers).get(entry.run_id, "?")
-                detail = (f"entry {entry.seq}, run {entry.run_id}: official seal, model {our_record.model.get('name')} "
-                          f"(digest {entry.model_digest}), {our_record.status}, signed by {signer}")
-                if claim.model.digest is None:
-                    detail += "; matched by model name only (the claim gives no weights digest)"
-                    res.limitations.append("The claim gives no model weights digest: our run was matched to the "
-                                           "claimed model by name only.")
-                if caveat:
-                    detail += f"; {caveat}"
-                res.steps.append(Step("our-run", "Our run of the package on the model", "passed", detail, kind="evidence"))
-                if our_record.overrides:
-                    res.limitations.append(f"Our run used overrides of the package's settings: "
-                                           f"{dict(our_record.overrides)} (e.g. a sample limit), so it measures "
-                                           "a variant of the benchmark protocol.")
-                if our_record.status != "complete":
-                    res.limitations.append(f"Our run is {our_record.status}: {our_record.outputs.errors} samples "
-                                           "errored and count in no metric.")
-                res.our_run = {"run_id": our_record.run_id, "entry": entry.seq, "signer": signer,
-                               "model": {"name": our_record.model.get("name"), "digest": entry.model_digest},
-                               "status": our_record.status, "overrides": dict(our_record.overrides),
-                               "samples": our_record.outputs.samples, "finished_at": our_record.finished_at,
-                               "dossier_head": report.head}
+        run_kwargs = {"progress": False, **opts.run_options}
+        result = run_package(RunOptions(package=official.root, dossiers_dir=opts.dossiers_dir, **run_kwargs))
+        res.steps.append(Step("our-new-run", "New run made for this check", "passed",
+                              f"run {result.record.run_id} ({result.record.status}, "
+                              f"{result.record.outputs.samples} samples) appended to the dossier", kind="evidence"))
+        new_run_id = result.record.run_id
+    entries = dossier.entries() if dossier.log.exists() else []
+    if not entries:
+        res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "not checked",
+                              f"no dossier entries for {pref.name} (run `harness claim check --run` or "
+                              f"`harness run {pref.name}` first)", kind="evidence"))
+        return None
+    report = dossier.verify(opts.trusted)
+    if not report.ok:
+        more = f" (and {len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "failed",
+                              "; ".join(str(p) for p in report.problems[:3]) + more, kind="evidence"))
+        return None
+    res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "passed",
+                          f"{report.entries} entr{'y' if report.entries == 1 else 'ies'}, hash chain intact, "
+                          f"every signature trusted; head {report.head}", kind="evidence"))
+    if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
+        entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
+    entry, caveat = _pick_entry(entries, official.seal.seal, claim, dossier)
+    if entry is None:
+        what = f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}"
+        res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
+                              f"no run of {pref.name} with the official seal on {what} in the dossier "
+                              "(use --run to make one)", kind="evidence"))
+        return None
+    record = dossier.record_of(entry)
+    signer = {rid: s for _, rid, s in report.signers}.get(entry.run_id, "?")
+    detail = (f"entry {entry.seq}, run {entry.run_id}: official seal, model {record.model.get('name')} "
+              f"(digest {entry.model_digest}), {record.status}, signed by {signer}")
+    if claim.model.digest is None:
+        detail += "; matched by model name only (the claim gives no weights digest)"
+        res.limitations.append("The claim gives no model weights digest: our run was matched to the "
+                               "claimed model by name only.")
+    if caveat:
+        detail += f"; {caveat}"
+    res.steps.append(Step("our-run", "Our run of the package on the model", "passed", detail, kind="evidence"))
+    if record.overrides:
+        res.limitations.append(f"Our run used overrides of the package's settings: {dict(record.overrides)} "
+                               "(e.g. a sample limit), so it measures a variant of the benchmark protocol.")
+    if record.status != "complete":
+        res.limitations.append(f"Our run is {record.status}: {record.outputs.errors} samples "
+                               "errored and count in no metric.")
+    res.our_run = {"run_id": record.run_id, "entry": entry.seq, "signer": signer,
+                   "model": {"name": record.model.get("name"), "digest": entry.model_digest},
+                   "status": record.status, "overrides": dict(record.overrides),
+                   "samples": record.outputs.samples, "finished_at": record.finished_at,
+                   "dossier_head": report.head}
+    return record
 
-    # 4. The comparison.
+
+def _compare(claim: Claim, our_record: Any, vendor_record: Any, res: ClaimResult) -> None:
+    """Step 4: the claimed value against our count, and the per-language / per-category tables."""
     m = claim.metric
     if our_record is not None:
         got = _metric_of(our_record.metrics, m.name, m.group)
@@ -903,6 +890,29 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
         res.steps.append(Step("comparison", "Claimed value against our run", "not checked",
                               "there is no verified run of ours to compare with", kind="evidence"))
         res.limitations.append("No verified run of ours was available, so the claimed value itself was not tested.")
+
+
+def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
+    """Run every check of ``docs/claims.md`` and return the result (nothing is written)."""
+    import datetime as dt
+
+    from harness import __version__
+
+    claim = loaded.claim
+    res = ClaimResult(
+        claim=claim, claim_path=str(loaded.path), claim_sha256=loaded.sha256,
+        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        harness_version=__version__,
+    )
+    res.steps.append(Step("claim-file", "Claim file", "passed",
+                          f"{loaded.path.name} is a valid claim (schema version {claim.schema_version}, "
+                          f"sha256 {loaded.sha256})"))
+
+    official = _check_package(claim.package, opts, res)
+    official_seal = official.seal.seal if official is not None else None
+    vendor_record = _check_vendor(loaded, official_seal, opts.trusted, res)
+    our_record = _find_our_run(claim, official, opts, res)
+    _compare(claim, our_record, vendor_record, res)
     res.limitations.extend(
         f"{s.title}: {s.detail}" for s in res.steps if s.outcome == "not checked"
     )

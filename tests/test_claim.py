@@ -282,6 +282,18 @@ def test_a_tampered_dossier_is_not_used(env: dict[str, Any], tmp_path: Path) -> 
     assert _steps(res)["our-dossier"] == "failed" and res.comparison is None and res.verdict == "unverifiable"
 
 
+def test_claim_naming_another_seal_or_version(env: dict[str, Any], tmp_path: Path) -> None:
+    claim = _write_claim(tmp_path / "seal", value=env["overall"]["value"])
+    claim.write_text(claim.read_text(encoding="utf-8").replace('version = "1.0.0"', f'version = "1.0.0"\nseal = "{"e" * 64}"'),
+                     encoding="utf-8")
+    res = check_claim(load_claim(claim), _opts(env["base"]))
+    assert _steps(res)["package"] == "failed" and res.verdict == "inconsistent"
+    claim.write_text(claim.read_text(encoding="utf-8").replace(f'seal = "{"e" * 64}"', "").replace("1.0.0", "9.9.9"),
+                     encoding="utf-8")
+    res = check_claim(load_claim(claim), _opts(env["base"]))
+    assert _steps(res)["package"] == "not checked" and res.verdict == "unverifiable"
+
+
 def test_other_model_digest_finds_no_run(env: dict[str, Any], tmp_path: Path) -> None:
     claim = _write_claim(tmp_path / "c", value=0.8, model_digest="0" * 64)
     res = check_claim(load_claim(claim), _opts(env["base"]))
