@@ -183,7 +183,7 @@ padding:0 1rem;color:#1b1f24;background:#fff;line-height:1.45}
 h1{font-size:1.5rem;margin-bottom:.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.92rem}
 th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f6f8fa}thead th{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .verdict{padding:1rem 1.2rem;border-radius:.4rem;margin:1rem 0;border:2px solid}
 .verdict strong{font-size:1.3rem}
 .v-consistent{background:#dafbe1;border-color:#1a7f37}.v-inconsistent{background:#ffebe9;border-color:#cf222e}
