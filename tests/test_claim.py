@@ -369,6 +369,20 @@ def test_claim_parser_fuzz_raises_only_harness_errors(text: str) -> None:
         pass
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300) | st.builds(lambda b: _EXAMPLE.encode() + b, st.binary(max_size=20)))
+def test_claim_file_fuzz_raises_only_harness_errors(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "claim.toml"
+        path.write_bytes(data)
+        try:
+            load_claim(path)
+        except HarnessError:
+            pass
+
+
 # ------------------------------------------------------------------ rendering in Chromium
 
 
