@@ -43,13 +43,19 @@ APT_OPTS=()
 has_candidate() {  # (no `| grep -q` under pipefail: an early exit of grep fails the pipe)
   local out; out="$(apt-cache "${APT_OPTS[@]}" policy "$PKG" 2>/dev/null)"; [[ "$out" == *"Candidate: "[0-9]* ]]; }
 
-if [ "${HARNESS_CHROMIUM_PRIVATE_LISTS:-}" = 1 ] || ! has_candidate; then
+private_lists() {
   # Private package lists: the system's sources, our own (writable) state folders.
   APT_OPTS=(-o "Dir::State::Lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt/cache"
             -o "Dir::State::status=/var/lib/dpkg/status" -o Debug::NoLocking=1
             -o APT::Sandbox::User="$(id -un)")
-  log "the package lists do not know $PKG: fetching Debian's lists into $CACHE/apt"
+  log "fetching Debian's package lists into $CACHE/apt ($1)"
   apt-get "${APT_OPTS[@]}" -q update >&2 || log "apt-get update reported problems"
+}
+
+if [ "${HARNESS_CHROMIUM_PRIVATE_LISTS:-}" = 1 ]; then
+  private_lists "asked for by HARNESS_CHROMIUM_PRIVATE_LISTS"
+elif ! has_candidate; then
+  private_lists "this machine's lists do not know $PKG"
 fi
 
 download_and_unpack() {
@@ -107,6 +113,11 @@ EOF
 }
 
 if download_and_unpack && write_wrapper; then echo "$WRAPPER"; exit 0; fi
+if [ ${#APT_OPTS[@]} -eq 0 ]; then
+  # Stale system lists name versions the archive no longer has: retry with fresh lists.
+  private_lists "the system's lists may be out of date"
+  if download_and_unpack && write_wrapper; then echo "$WRAPPER"; exit 0; fi
+fi
 
 if [ "$(id -u)" = 0 ]; then
   log "falling back to apt-get install $PKG (root)"
