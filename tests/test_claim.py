@@ -260,7 +260,7 @@ def test_no_run_of_ours_is_unverifiable(env: dict[str, Any], tmp_path: Path, cap
     claim = _write_claim(tmp_path / "c", value=0.8)
     rc = main(["claim", "check", str(claim), "--packages", str(env["base"] / "packages"),
                "--dossiers", str(tmp_path / "empty"), "--report-dir", str(tmp_path / "r")])
-    assert rc == 4 and capsys.readouterr().out.startswith("UNVERIFIABLE")
+    assert rc == 6 and capsys.readouterr().out.startswith("UNVERIFIABLE")
     assert "No verified run of ours" in (tmp_path / "r" / "claim-report.md").read_text(encoding="utf-8")
 
 
