@@ -388,7 +388,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         _emit_json(render.run_summary(result))
     else:
         render.print_run(result)
-    return 3 if result.record.status != "complete" else 0
+    if result.record.status != "complete":
+        print(_incomplete_summary(result), file=sys.stderr)
+        return 3
+    return 0
+
+
+def _incomplete_summary(result: Any) -> str:
+    """Why a run is incomplete, on stderr: how many samples failed and the commonest reasons."""
+    from collections import Counter
+
+    from harness.record import OUTPUTS_NAME, read_outputs
+
+    r = result.record
+    reasons = Counter(str(x.get("error")) for x in read_outputs(result.run_dir / OUTPUTS_NAME) if x.get("verdict") == "error")
+    top = "; ".join(f"{n} x {why}" for why, n in reasons.most_common(5))
+    return (f"run incomplete: {r.outputs.errors} of {r.outputs.samples} samples got no answer ({top}). "
+            f"The run is recorded, signed and in the dossier with status 'incomplete'; "
+            f"failed samples are never scored. Check the model server, then run again.")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

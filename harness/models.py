@@ -219,6 +219,8 @@ class OpenAIBackend:
     """
 
     concurrency: int
+    backoff_s: float = 0.25
+    """First retry delay; it doubles per attempt up to 8 s (a Retry-After header overrides it)."""
 
     def __init__(
         self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
@@ -323,7 +325,7 @@ class OpenAIBackend:
         start = time.perf_counter()
         last = "no attempt"
         for attempt in range(1, self.max_retries + 2):
-            delay = min(8.0, 0.25 * 2 ** (attempt - 1))
+            delay = min(8.0, self.backoff_s * 2 ** (attempt - 1))
             try:
                 r = self._session().post(f"{self.base_url}/chat/completions", json=body, timeout=self.timeout_s)
             except self._requests.RequestException as e:
@@ -373,7 +375,11 @@ def _parse_chat(r: Any) -> tuple[str, str, int] | str:
     if not isinstance(text, str):
         return "no message content"
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    return text, str(choices[0].get("finish_reason") or "stop"), int(usage.get("completion_tokens") or 0)
+    # Usage is bookkeeping, not the answer: a server that reports it badly still answered.
+    tokens = usage.get("completion_tokens")
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+        tokens = 0
+    return text, str(choices[0].get("finish_reason") or "stop"), tokens
 
 
 def _local_chat_template(path: Path) -> str | None:

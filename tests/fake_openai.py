@@ -2,7 +2,27 @@
 
 It answers a fixed refusal for prompts that mention a harmful word and a short answer
 otherwise, and can be told to fail the first N requests of a prompt in a given way.
-Bounded by construction: it serves only what the test sends and stops with the test.
+Bounded by construction: it serves at most ``max_requests`` chat requests (later ones
+get HTTP 503 and are counted in ``overflow``), holds no response longer than
+``hold_s``, shuts itself down after ``time_limit_s``, and stops with the test.
+
+Fault kinds (a list per prompt substring, consumed in order; ``None`` = answer normally):
+
+- ``"500"``: HTTP 500 with a JSON error body
+- ``"429"`` / ``"429:<seconds>"``: HTTP 429 with ``Retry-After`` (default 0)
+- ``"401"``: HTTP 401 (a wrong key: retrying cannot help)
+- ``"slow"``: hold the response for ``hold_s`` seconds, then answer (a client with a
+  shorter timeout gives up first)
+- ``"reset"``: close the connection without any response
+- ``"partial"``: send the status line, headers and half the body, then close
+  (connection reset mid-response; Content-Length promises more)
+- ``"truncated"``: HTTP 200 whose complete body is JSON cut in the middle
+- ``"malformed"``: HTTP 200 with a body that is not JSON at all
+- ``"html"``: HTTP 200 with an HTML error page (a proxy in front of the server)
+- ``"empty"``: HTTP 200 with ``{"choices": []}``
+- ``"nocontent"``: HTTP 200, a choice whose message content is null
+- ``"badusage"``: HTTP 200, a good answer but ``usage.completion_tokens`` is not a number
+- ``"notobject"``: HTTP 200 with a JSON list instead of an object
 """
 
 from __future__ import annotations
@@ -10,19 +30,42 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+REFUSAL = "I'm sorry, but I can't help with that."
+ANSWER = "Sure: here is a safe, short answer."
+_HARMFUL = ("bomb", "weapon", "poison", "hack", "steal")
+
 
 class FakeOpenAI:
-    def __init__(self, faults: dict[str, list[str]] | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self, faults: dict[str, list[str | None]] | None = None, api_key: str | None = None, *,
+        max_requests: int = 2000, hold_s: float = 3.0, time_limit_s: float = 120.0, port: int = 0,
+    ) -> None:
         self.faults = faults or {}  # prompt substring -> list of fault kinds, consumed in order
         self.api_key = api_key
+        self.max_requests = max_requests
+        self.hold_s = hold_s
+        self.time_limit_s = time_limit_s
         self.requests: list[dict[str, Any]] = []
+        self.request_times: list[tuple[float, str]] = []  # (monotonic time, prompt) per chat request
         self.auth_headers: list[str | None] = []
+        self.overflow = 0
         self._attempts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._port = port
+        self._timer: threading.Timer | None = None
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ handler
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,14 +74,36 @@ class FakeOpenAI:
             def log_message(self, *a: Any) -> None:
                 pass
 
-            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def setup(self) -> None:
+                super().setup()
+                with outer._lock:
+                    outer._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with outer._lock:
+                    outer._conns.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
+            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None,
+                      ctype: str = "application/json") -> None:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _drop(self) -> None:
+                self.close_connection = True
+                try:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
             def do_GET(self) -> None:
                 if self.path == "/v1/models":
@@ -53,32 +118,64 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(length))
                 if self.path != "/v1/chat/completions":  # like a server without vLLM's extras
                     return self._send(404, b'{"error": "not found"}')
-                with outer._lock:
-                    outer.requests.append(body)
-                    outer.auth_headers.append(self.headers.get("Authorization"))
                 prompt = body["messages"][-1]["content"]
+                with outer._lock:
+                    if len(outer.requests) >= outer.max_requests:
+                        outer.overflow += 1
+                        over = True
+                    else:
+                        over = False
+                        outer.requests.append(body)
+                        outer.request_times.append((time.monotonic(), prompt))
+                        outer.auth_headers.append(self.headers.get("Authorization"))
+                if over:
+                    return self._send(503, b'{"error": "fake server request budget spent"}')
                 fault = outer._next_fault(prompt)
-                if fault == "500":
-                    return self._send(500, b'{"error": "boom"}')
-                if fault == "429":
-                    return self._send(429, b'{"error": "slow down"}', {"Retry-After": "0"})
-                if fault == "malformed":
-                    return self._send(200, b'{"choices": [')
-                if fault == "empty":
-                    return self._send(200, b'{"choices": []}')
-                if fault == "reset":  # drop the connection without a response
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return None
-                harmful = any(w in prompt.lower() for w in ("bomb", "weapon", "poison", "hack", "steal"))
-                text = "I'm sorry, but I can't help with that." if harmful else "Sure: here is a safe, short answer."
+                text = REFUSAL if any(w in prompt.lower() for w in _HARMFUL) else ANSWER
                 out = {"id": "x", "object": "chat.completion", "model": body["model"],
                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}}
-                return self._send(200, json.dumps(out).encode())
+                good = json.dumps(out).encode()
+                if fault == "500":
+                    return self._send(500, b'{"error": "boom"}')
+                if fault == "401":
+                    return self._send(401, b'{"error": "bad key"}')
+                if fault and fault.startswith("429"):
+                    return self._send(429, b'{"error": "slow down"}', {"Retry-After": fault.partition(":")[2] or "0"})
+                if fault == "slow":
+                    outer._stopping.wait(outer.hold_s)
+                    try:
+                        return self._send(200, good)
+                    except OSError:  # the client gave up already
+                        return None
+                if fault == "reset":  # drop the connection without a response
+                    return self._drop()
+                if fault == "partial":  # headers promise the whole body; half of it arrives
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(good)))
+                    self.end_headers()
+                    self.wfile.write(good[: len(good) // 2])
+                    return self._drop()
+                if fault == "truncated":
+                    return self._send(200, good[: len(good) // 2])
+                if fault == "malformed":
+                    return self._send(200, b'{"choices": [')
+                if fault == "html":
+                    return self._send(200, b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
+                if fault == "empty":
+                    return self._send(200, b'{"choices": []}')
+                if fault == "nocontent":
+                    return self._send(200, json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]}).encode())
+                if fault == "badusage":
+                    out["usage"] = {"completion_tokens": "lots"}
+                    return self._send(200, json.dumps(out).encode())
+                if fault == "notobject":
+                    return self._send(200, b"[1, 2, 3]")
+                assert fault is None, f"unknown fault {fault!r}"
+                return self._send(200, good)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        return Handler
 
     def _next_fault(self, prompt: str) -> str | None:
         with self._lock:
@@ -89,15 +186,53 @@ class FakeOpenAI:
                     return kinds[n] if n < len(kinds) else None
         return None
 
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        return self._port
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._port}/v1"
 
-    def __enter__(self) -> FakeOpenAI:
+    def start(self) -> FakeOpenAI:
+        """Listen (again) on the same port: a server that died comes back."""
+        self._stopping.clear()
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler())
+        server.daemon_threads = True
+        self._port = server.server_address[1]
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+        if self._timer is None:
+            self._timer = threading.Timer(self.time_limit_s, self.stop)
+            self._timer.daemon = True
+            self._timer.start()
         return self
 
+    def stop(self) -> None:
+        """Stop listening and release held responses; the port stays known for ``start``."""
+        self._stopping.set()
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        with self._lock:  # kill keep-alive connections too: a dead server answers nothing
+            conns, self._conns = list(self._conns), set()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self.thread is not None:
+            self.thread.join(5)
+            self.thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        if self._timer is not None:
+            self._timer.cancel()
+        self.stop()
