@@ -394,11 +394,13 @@ class Dossier:
         run_records: dict[str, str] = {}  # record sha256 -> run id, of the runs seen so far
         line_digests: dict[str, int] = {}  # line sha256 -> seq, of the entries seen so far
         for i, (entry, line) in enumerate(parsed, 1):
-            where = f"entry {i} ({'run' if isinstance(entry, Entry) else entry.kind} {entry.ident[:12]})"
+            where = f"{LOG_NAME} entry {i} ({'run' if isinstance(entry, Entry) else entry.kind} {entry.ident[:12]})"
             if entry.seq != i:
                 report.problems.append(Problem(i, LOG_NAME, f"{where}: sequence number {entry.seq}, expected {i} (entries deleted or reordered)"))
             if entry.prev != prev:
                 report.problems.append(Problem(i, LOG_NAME, f"{where}: chain broken, prev does not match the digest of the entry before it (an entry was edited, deleted or reordered)"))
+            if line != entry.line():  # a byte that does not change the parsed entry still counts
+                report.problems.append(Problem(i, LOG_NAME, f"{where}: the line is not in the canonical form the harness writes (it was edited)"))
             prev = sha256_bytes(line)
             line_digests[prev] = i
             if isinstance(entry, EventEntry):
@@ -418,7 +420,7 @@ class Dossier:
             for ref, what in ((entry.record, "record"), (entry.bundle, "bundle"), (entry.outputs, "outputs")):
                 actual = sha256_file(self.root / ref.path)
                 if actual != ref.sha256:
-                    report.problems.append(Problem(i, ref.path, f"{where}: {what} file differs from the digest in the log"))
+                    report.problems.append(Problem(i, ref.path, f"{where}: {what} file differs from the digest in {LOG_NAME} (the file or the log entry was edited)"))
             rec = result.record
             derived = {
                 "run_id": rec.run_id, "time": rec.finished_at, "package": rec.package.name,

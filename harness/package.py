@@ -688,6 +688,12 @@ def check_package(path: str | Path | Package) -> Package:
             f"package {pkg.root} is not sealed (no {SEAL_NAME})",
             hint=f"seal it with `harness package seal {pkg.root}`",
         )
+    seal_bytes = canonical_json(pkg.seal.model_dump(mode="json")) + b"\n"
+    if (pkg.root / SEAL_NAME).read_bytes() != seal_bytes:
+        raise SealError(
+            f"{pkg.root / SEAL_NAME}: not byte for byte what `harness package seal` writes (seal.json was edited)",
+            hint="restore seal.json, or reseal with `harness package seal` if the change was intended",
+        )
     if canonical_digest(pkg.seal.body()) != pkg.seal.seal:
         raise SealError(
             f"{pkg.root / SEAL_NAME}: the seal digest does not match the seal's own contents (seal.json was edited)",
