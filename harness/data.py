@@ -163,6 +163,8 @@ def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
 
     datasets.disable_progress_bars()
     fmt = src.resolved_format
+    if fmt in {"json", "csv", "tsv", "lines-csv"}:
+        _check_utf8(src, path)
     try:
         if fmt == "lines-csv":
             return datasets.Dataset.from_list(_lines_csv(path)).to_list()
@@ -197,6 +199,20 @@ def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
     return ds.to_list()
 
 
+def _check_utf8(src: DataSource, path: Path) -> None:
+    """Refuse a text file that is not UTF-8, naming the line, before a parser guesses an encoding."""
+    with open(path, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"data source {src.id!r}: {path.name} line {n} is not valid UTF-8 "
+                    f"(byte {line[e.start]:#04x} at column {e.start + 1})",
+                    hint="re-encode the file as UTF-8, then update its sha256/size in the manifest and reseal",
+                ) from None
+
+
 def _lines_csv(path: Path) -> list[dict[str, Any]]:
     import csv
 
@@ -227,12 +243,20 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
 def _text(row: dict[str, Any], column: str, src: DataSource, index: int, what: str) -> str:
     if column not in row:
         raise DataError(
-            f"data source {src.id!r} row {index}: no column {column!r} (mapped as {what}); columns are {sorted(row)}",
+            f"data source {src.id!r} ({src.file_name}) row {index}: no column {column!r} (mapped as {what}); columns are {sorted(row)}",
             hint="fix [fields] in the manifest",
         )
     value = row[column]
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise DataError(f"data source {src.id!r} row {index}: {what} ({column!r}) is empty")
+        raise DataError(f"data source {src.id!r} ({src.file_name}) row {index}: {what} ({column!r}) is empty",
+                        hint="fill in the value or drop the row, then update the pin and reseal")
+    # A list, a mapping or a boolean is never a prompt or a label; str() would hide the mistake.
+    if isinstance(value, bool | list | dict) or (what == "prompt" and not isinstance(value, str)):
+        raise DataError(
+            f"data source {src.id!r} ({src.file_name}) row {index}: {what} ({column!r}) is of type "
+            f"{type(value).__name__}, not text",
+            hint="check [fields] in the manifest and the file's columns",
+        )
     return str(value)
 
 
@@ -293,8 +317,8 @@ def load_samples(pkg: Package, sources: Sequence[VerifiedSource]) -> list[Sample
         rows = _read_rows(src, vs.path)
         if not rows:
             raise DataError(f"data source {src.id!r}: {vs.path.name} has no rows", hint="check the file")
-        for i, row in enumerate(rows):
-            row_id = _text(row, f.id, src, i, "id") if f.id else f"{src.id}-{i + 1:05d}"
+        for i, row in enumerate(rows, 1):  # row 1 is the first data row, as in the messages
+            row_id = _text(row, f.id, src, i, "id") if f.id else f"{src.id}-{i:05d}"
             category = _category(f, row, src, i)
             expected = _expected(f, row, src, i, row_id)
             if f.prompt_by_language:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from harness._hashing import atomic_write, canonical_json, sha256_bytes, sha256_file
 from harness.errors import DossierError, HarnessError
@@ -41,6 +41,17 @@ class _Frozen(BaseModel):
 class FileRef(_Frozen):
     path: str
     sha256: str
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, v: str) -> str:
+        """A dossier received for audit is untrusted input: its entries may only name files
+        in its own subfolders (runs/, reproductions/, ...), never an absolute path or one
+        that climbs out with '..'."""
+        parts = v.split("/")
+        if "\\" in v or ":" in v or any(p in ("", ".", "..") for p in parts) or len(parts) < 2:
+            raise ValueError(f"file path {v!r} is not inside the dossier folder")
+        return v
 
 
 class Entry(_Frozen):
@@ -164,8 +175,12 @@ class Dossier:
             try:
                 entry = parse_entry(raw)
             except (ValidationError, ValueError) as e:
+                why = str(e).splitlines()[0]
+                if isinstance(e, ValidationError) and e.errors():
+                    first = e.errors()[0]
+                    why = f"{'.'.join(str(x) for x in first['loc']) or 'line'}: {first['msg']}"
                 raise DossierError(
-                    f"{self.log} line {n} is not a valid dossier entry ({str(e).splitlines()[0]})",
+                    f"{self.log} line {n} is not a valid dossier entry ({why})",
                     hint="the log was edited or damaged; restore it from a copy",
                 ) from None
             out.append((entry, raw))

@@ -33,6 +33,9 @@ MANIFEST_NAME = "manifest.toml"
 SEAL_NAME = "seal.json"
 MANIFEST_SCHEMA_VERSION = 1
 SEAL_SCHEMA_VERSION = 1
+MAX_MANIFEST_BYTES = 1024 * 1024
+"""Largest manifest.toml or seal.json read (1 MiB; real ones are a few KiB): a bigger
+file is refused before it is parsed, so a hostile package cannot make loading slow."""
 
 _SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _HEX64 = r"^[0-9a-f]{64}$"
@@ -464,14 +467,26 @@ def _check_relative_or_raise(rel: str) -> None:
         raise PackageError(str(e), hint="use a relative path inside the package folder") from None
 
 
+def _read_small(path: Path, error: type[ManifestError] | type[SealError]) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise error(
+            f"{path} is {size} bytes, over the {MAX_MANIFEST_BYTES} byte limit for package metadata",
+            hint="a manifest or seal is a few KiB; check that this is the right file (data belongs in data files)",
+        )
+    return path.read_bytes()
+
+
 def parse_manifest(path: Path) -> Manifest:
     try:
-        raw = path.read_bytes()
+        raw = _read_small(path, ManifestError)
     except FileNotFoundError:
         raise ManifestError(
             f"no {MANIFEST_NAME} in {path.parent}",
             hint="a package folder needs a manifest.toml; see docs/package-format.md",
         ) from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path} is a folder, not a file", hint="a package folder needs a manifest.toml file") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -488,7 +503,9 @@ def parse_manifest(path: Path) -> Manifest:
 
 def parse_seal(path: Path) -> Seal:
     try:
-        return Seal.model_validate_json(path.read_bytes())
+        return Seal.model_validate_json(_read_small(path, SealError))
+    except IsADirectoryError:
+        raise SealError(f"{path} is a folder, not a file", hint="reseal with `harness package seal`") from None
     except ValidationError as e:
         raise SealError(
             f"{path} is not a valid seal file ({e.error_count()} problems)",

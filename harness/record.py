@@ -131,11 +131,18 @@ def content_digest(lines: Iterable[dict[str, Any]]) -> str:
 
 
 def read_outputs(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RecordError(f"{path} line {n} is not valid UTF-8", hint="the outputs file is damaged") from None
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
+            if not isinstance(obj, dict):
+                raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")
+            yield obj

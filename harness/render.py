@@ -71,7 +71,7 @@ def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Tab
     names = list(dict.fromkeys(m["metric"] for m in metrics))
     by = {(m["metric"], m["group"]): m for m in metrics}
     for g in groups:
-        row = [g.split(":", 1)[-1]]
+        row = [escape(g.split(":", 1)[-1])]  # languages and categories come from the data
         for n in names:
             m = by.get((n, g))
             row.append("-" if m is None else escape(f"{100 * m['value']:.1f} [{100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}] n={m['n']}"))
@@ -82,7 +82,7 @@ def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Tab
 def print_run(result: RunResult) -> None:
     r = result.record
     c = _console
-    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{r.model['name']}[/] "
+    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{escape(str(r.model['name']))}[/] "
             f"({r.model['backend']}, model digest {r.model['digest'][:12]})  run {r.run_id}")
     unparsed = f", judge output unparsed {r.outputs.unparsed}" if r.outputs.unparsed else ""
     c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
@@ -178,7 +178,7 @@ def print_diff(d: DiffReport) -> None:
         for m in d.metrics:
             if m.delta == 0 and not m.significant:
                 continue
-            t.add_row(m.metric, m.group, _pct(m.a), _pct(m.b), f"{100 * m.delta:+.1f}pp",
+            t.add_row(m.metric, escape(m.group), _pct(m.a), _pct(m.b), f"{100 * m.delta:+.1f}pp",
                       escape(f"[{100 * m.ci_low:+.1f}, {100 * m.ci_high:+.1f}]"), "[bold]significant[/]" if m.significant else "")
         if t.row_count:
             c.print(t)
@@ -196,9 +196,9 @@ def print_packages(rows: list[dict[str, Any]]) -> None:
     for col in ("name", "version", "samples", "languages", "license", "seal"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        langs = r["languages"]
+        langs = [escape(x) for x in r["languages"]]
         t.add_row(r["name"], r["version"], str(r["samples"]), ", ".join(langs) if len(langs) <= 6 else f"{len(langs)}: {', '.join(langs[:6])}, …",
-                  r["license"] + (" [bold](notice)[/]" if r["notice"] else ""), r["state"])
+                  escape(r["license"]) + (" [bold](notice)[/]" if r["notice"] else ""), r["state"])
     _console.print(t)
 
 
@@ -206,12 +206,12 @@ def print_package(p: Package) -> None:
     m = p.manifest
     c = _console
     c.print(f"[bold]{m.name} {m.version}[/]  ({_rel(p.root)})")
-    c.print(m.description)
-    c.print(f"license: {m.license}" + (f"\nnotice: {m.usage_notice}" if m.usage_notice else ""))
+    c.print(escape(m.description))
+    c.print(escape(f"license: {m.license}" + (f"\nnotice: {m.usage_notice}" if m.usage_notice else "")))
     if p.seal:
         sm = p.seal.summary
-        c.print(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}")
-    c.print(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {getattr(m.scorer, 'patterns', None) or getattr(m.scorer, 'model', '')}")
+        c.print(escape(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}"))
+    c.print(escape(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {getattr(m.scorer, 'patterns', None) or getattr(m.scorer, 'model', '')}"))
     c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
     validation = getattr(m.scorer, "validation", None)
     c.print(f"scorer validation: {escape(validation) if validation else 'none recorded'}")
@@ -219,13 +219,13 @@ def print_package(p: Package) -> None:
     for s in shown:
         where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"
         pin = f" (commit {s.revision})" if s.revision else ""
-        c.print(f"data {s.id}: {where}{pin} sha256 {s.sha256} ({s.size} bytes)")
+        c.print(escape(f"data {s.id}: {where}{pin} sha256 {s.sha256} ({s.size} bytes)"))
     if len(shown) < len(m.data):
         c.print(f"… and {len(m.data) - len(shown)} more data sources (--json lists all)")
     for b in m.baselines:
-        c.print(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}")
+        c.print(escape(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}"))
     rule = m.reproduction_rule
-    c.print(f"reproduction tolerance{'' if m.reproduction else ' (default)'}: {rule.describe()}")
+    c.print(escape(f"reproduction tolerance{'' if m.reproduction else ' (default)'}: {rule.describe()}"))
     c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
 
 
@@ -273,6 +273,6 @@ def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
     for col in ("seq", "time", "kind", "id", "version", "what", "later"):
         t.add_column(col, overflow="fold")
     for e in entries:
-        t.add_row(str(e["seq"]), e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
-                  e["package_version"], escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
+        t.add_row(*(escape(str(x)) for x in (e["seq"], e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
+                                             e["package_version"])), escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
     _console.print(t)

@@ -20,7 +20,6 @@ from harness.dossier import Dossier
 from harness.record import OUTPUTS_NAME, RunRecord, parse_record
 from harness.run import RunOptions, run_package
 
-from .conftest import REPO
 from .fake_openai import FakeOpenAI
 
 WORKERS = 4
