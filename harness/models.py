@@ -246,7 +246,7 @@ class OpenAIBackend:
         served = {m.get("id"): m for m in (models or {}).get("data", [])}
         if served and model not in served:
             raise BackendError(
-                f"the endpoint {self.base_url} does not serve {model!r} (it serves {sorted(served)})",
+                f"the endpoint {redact_url(self.base_url)} does not serve {model!r} (it serves {sorted(served)})",
                 hint="pass --model with one of the served names",
             )
         version = self._get_json(f"{server_root}/version") or {}
@@ -301,11 +301,11 @@ class OpenAIBackend:
         try:
             r = self._session().get(url, timeout=self.timeout_s)
         except self._requests.RequestException as e:
-            raise BackendError(f"cannot reach {url}: {type(e).__name__}", hint="is the server running? check --endpoint") from None
+            raise BackendError(f"cannot reach {redact_url(url)}: {type(e).__name__}", hint="is the server running? check --endpoint") from None
         if r.status_code == 404:
             return None
         if r.status_code >= 400:
-            raise BackendError(f"{url} answered HTTP {r.status_code}", hint="check the endpoint and the API key variable")
+            raise BackendError(f"{redact_url(url)} answered HTTP {r.status_code}", hint="check the endpoint and the API key variable")
         try:
             return r.json()
         except ValueError:
@@ -357,6 +357,20 @@ class OpenAIBackend:
 
 
 _PROBE = "harness chat template probe"
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password in its user-info: messages end up in logs and CI output."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _parse_chat(r: Any) -> tuple[str, str, int] | str:
