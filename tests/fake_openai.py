@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -40,10 +41,19 @@ ANSWER = "Sure: here is a safe, short answer."
 _HARMFUL = ("bomb", "weapon", "poison", "hack", "steal")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hang up (the faults provoke that); loud about anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     def __init__(
         self, faults: dict[str, list[str | None]] | None = None, api_key: str | None = None, *,
-        max_requests: int = 2000, hold_s: float = 3.0, time_limit_s: float = 120.0, port: int = 0,
+        max_requests: int = 10_000, hold_s: float = 3.0, time_limit_s: float = 600.0, port: int = 0,
     ) -> None:
         self.faults = faults or {}  # prompt substring -> list of fault kinds, consumed in order
         self.api_key = api_key
@@ -199,8 +209,7 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         """Listen (again) on the same port: a server that died comes back."""
         self._stopping.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler())
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self._port), self._handler())
         self._port = server.server_address[1]
         self.server = server
         self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
