@@ -3,8 +3,8 @@
 Plants an API key behind a custom ``--api-key-env``, OPENAI_API_KEY (which a judge
 served over HTTP uses), SIGSTORE_ID_TOKEN, HF_TOKEN and a password in the endpoint
 URL's user-info, then runs every command that writes or prints (run with a judge,
-incomplete run, verify, dossier verify/log, diff, --json variants, an unreachable
-endpoint), and greps every file under the test's folders and everything printed.
+incomplete run, reproduce, verify, dossier verify/log, diff, --json variants, an
+unreachable endpoint), and greps every file under the test's folders and everything printed.
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ def test_no_secret_is_written_or_printed(pkg_dir: Path, workspace: Path, tmp_pat
         assert bearer == {f"Bearer {SECRETS['MY_ENDPOINT_KEY']}", f"Bearer {SECRETS['OPENAI_API_KEY']}"}
         # A run with a failing sample: the incomplete-run summary is printed too.
         assert cli("run", str(pkg_dir), *common[:-2], "--json") == 3
+        # A reproduction re-runs against the endpoint (its key comes from OPENAI_API_KEY) and signs an entry.
+        assert cli("reproduce", "mini-safety@1", "--endpoint", url, "--model", "fake-model", "--judge-endpoint", url,
+                   "--package", str(pkg_dir), "--env", "current", "--dossiers", str(dossiers), "--no-progress") == 0
+        assert "REPRODUCED" in printed[-1]
         # Credentials in the URL's user-info go to the server (HTTP Basic), nowhere else.
         n = len(srv.auth_headers)
         assert cli("run", str(pkg_dir), "--endpoint", url_with_password, "--model", "fake-model",
