@@ -10,6 +10,7 @@ overwrite a verified file.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -149,32 +150,51 @@ def resolve_sources(pkg: Package, mirror: Path | None = None) -> list[VerifiedSo
 
 
 def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
-    """Rows of a verified local file, as a ``datasets.Dataset`` turned into dicts.
+    """Rows of a verified local file, as ``datasets`` would give them.
 
-    JSON Lines, CSV and TSV go through ``datasets``' own builders. Two upstream
+    JSON Lines, CSV and TSV are defined by ``datasets``' own builders; a plain-Python
+    reader (:func:`_fast_rows`) gives the same rows for the common shapes without
+    importing ``datasets`` (seconds), and hands anything it is unsure of to it. Two upstream
     quirks need a parser first: headerless "CSV" holding one prompt per record, where
     unquoted commas split a prompt (``lines-csv``: fields are re-joined), and Excel
-    sheets (``xlsx``: first sheet, column A). Their rows then become a Dataset too,
-    so every format reaches the mapping through the same type.
+    sheets (``xlsx``: first sheet, column A); their rows are single string columns,
+    which a Dataset round trip leaves unchanged.
     """
+    fmt = src.resolved_format
+    if fmt not in {"json", "csv", "tsv", "lines-csv", "xlsx"}:
+        raise DataError(
+            f"data source {src.id!r}: cannot tell the format of {src.file_name}",
+            hint="set format = 'json', 'csv', 'tsv', 'lines-csv' or 'xlsx' in the manifest",
+        )
+    if fmt in {"json", "csv", "tsv", "lines-csv"}:
+        _check_utf8(src, path)
+    try:
+        if fmt == "lines-csv":
+            return _lines_csv(path)  # one string column: a Dataset round trip is the identity
+        if fmt == "xlsx":
+            return _xlsx_rows(path)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(
+            f"data source {src.id!r}: {path} could not be parsed as {fmt}: {type(e).__name__}: {e}",
+            hint="check that the file matches its declared format",
+        ) from None
+    try:
+        rows = _fast_rows(path, fmt)
+    except Exception:  # noqa: BLE001 - a file this reader cannot take: the reference reader decides, and words the error
+        rows = None
+    if rows is not None:
+        return rows
+    return _dataset_rows(src, path, fmt)
+
+
+def _dataset_rows(src: DataSource, path: Path, fmt: str) -> list[dict[str, Any]]:
+    """The reference reader: ``datasets``' own json/csv builders (slow to import: seconds)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
 
     datasets.disable_progress_bars()
-    fmt = src.resolved_format
-    if fmt in {"json", "csv", "tsv", "lines-csv"}:
-        _check_utf8(src, path)
     try:
-        if fmt == "lines-csv":
-            return datasets.Dataset.from_list(_lines_csv(path)).to_list()
-        if fmt == "xlsx":
-            return datasets.Dataset.from_list(_xlsx_rows(path)).to_list()
-        if fmt not in {"json", "csv", "tsv"}:
-            raise DataError(
-                f"data source {src.id!r}: cannot tell the format of {src.file_name}",
-                hint="set format = 'json', 'csv', 'tsv', 'lines-csv' or 'xlsx' in the manifest",
-            )
         kwargs: dict[str, Any] = {}
         builder = fmt
         if fmt in {"csv", "tsv"}:
@@ -201,6 +221,11 @@ def _read_rows(src: DataSource, path: Path) -> list[dict[str, Any]]:
 
 def _check_utf8(src: DataSource, path: Path) -> None:
     """Refuse a text file that is not UTF-8, naming the line, before a parser guesses an encoding."""
+    try:
+        path.read_bytes().decode("utf-8")  # the common case in one C call; the scan below names the line
+        return
+    except UnicodeDecodeError:
+        pass
     with open(path, "rb") as fh:
         for n, line in enumerate(fh, 1):
             try:
@@ -211,6 +236,90 @@ def _check_utf8(src: DataSource, path: Path) -> None:
                     f"(byte {line[e.start]:#04x} at column {e.start + 1})",
                     hint="re-encode the file as UTF-8, then update its sha256/size in the manifest and reseal",
                 ) from None
+
+
+_CHUNK = 10_000  # datasets' csv builder infers column types per chunk of this many rows
+_INT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_LIKE = re.compile(r"\s*[+-]?(?:[0-9]|\.[0-9]|inf|nan|true|false)", re.IGNORECASE)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _fast_rows(path: Path, fmt: str) -> list[dict[str, Any]] | None:
+    """Rows as ``datasets`` would read them, or None where this reader is not sure.
+
+    Sure means: CSV/TSV with a unique, non-empty header and every row the header's
+    width, each column either all strings pandas keeps as text or all plain integers
+    (which pandas makes ints: given as ``str(int(v))``, as ``datasets`` would give);
+    JSON Lines or a JSON array of objects whose columns hold one scalar type each.
+    Anything else (floats, booleans, nested values, ragged rows) goes to ``datasets``.
+    """
+    if fmt == "json":
+        return _fast_json(path)
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        records = [r for r in csv.reader(fh, delimiter="\t" if fmt == "tsv" else ",") if r]
+    if not records:
+        return None
+    header, body = records[0], records[1:]
+    width = len(header)
+    if len(set(header)) != width or not all(h.strip() for h in header) or any(len(r) != width for r in body):
+        return None
+    columns = list(zip(*body, strict=True)) if body else [() for _ in header]
+    out_cols: list[Any] = []
+    for col in columns:
+        kinds = {_csv_kind(col[i: i + _CHUNK]) for i in range(0, max(len(col), 1), _CHUNK)}
+        if kinds == {"str"}:
+            out_cols.append(col)
+        elif kinds == {"int"} and all(_INT64[0] <= int(v) <= _INT64[1] for v in col):
+            out_cols.append([int(v) for v in col])
+        else:
+            return None
+    return [dict(zip(header, vals, strict=True)) for vals in zip(*out_cols, strict=True)] if body else []
+
+
+def _csv_kind(values: Sequence[str]) -> str:
+    if values and all(_INT.fullmatch(v) for v in values):
+        return "int"
+    if values and all(_NUMBER_LIKE.match(v) for v in values):
+        return "unsure"  # floats, booleans, padded numbers: pandas' inference decides
+    return "str"
+
+
+def _fast_json(path: Path) -> list[dict[str, Any]] | None:
+    import json
+
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        data = json.loads(text)
+        if not isinstance(data, list):
+            return None
+        rows = data
+    else:
+        lines = text.split("\n")
+        if lines and not lines[-1].strip():
+            lines.pop()
+        if any(not ln.strip() for ln in lines):
+            return None
+        rows = [json.loads(ln) for ln in lines]
+    if not all(isinstance(r, dict) for r in rows):
+        return None
+    keys: dict[str, None] = {}
+    types: dict[str, set[type]] = {}
+    for r in rows:
+        for k, v in r.items():
+            keys.setdefault(k, None)
+            types.setdefault(k, set()).add(type(v))
+    for k, ts in types.items():
+        ts = ts - {type(None)}
+        if len(ts) > 1 or not ts <= {str, int, float, bool}:
+            return None  # mixed or nested: arrow's unification decides
+        if ts == {int} and not all(_INT64[0] <= r[k] <= _INT64[1] for r in rows if r.get(k) is not None):
+            return None
+    if all(len(r) == len(keys) for r in rows):
+        return rows
+    return [{k: r.get(k) for k in keys} for r in rows]
 
 
 def _lines_csv(path: Path) -> list[dict[str, Any]]:
