@@ -77,7 +77,13 @@ class _Protocol(asyncio.Protocol):
             path = line.split(b" ", 2)[1] if line.count(b" ") >= 1 else b""
             if path.endswith(b"/chat/completions"):
                 out.append(_OK_CHAT)
-                self.server.requests += 1
+                srv = self.server
+                srv.requests += 1
+                srv.last = time.time()
+                if srv.first is None:
+                    srv.first = srv.last
+            elif path == b"/stats":  # the benchmark's own probe: counts since the last /stats, then resets
+                out.append(_response("200 OK", self.server.stats()))
             elif path.endswith(b"/models"):
                 out.append(_OK_MODELS)
             else:
@@ -91,6 +97,13 @@ class _Protocol(asyncio.Protocol):
 class InstantServer:
     def __init__(self) -> None:
         self.requests = 0
+        self.first: float | None = None  # wall-clock time of the first and last chat request
+        self.last: float | None = None
+
+    def stats(self) -> bytes:
+        out = json.dumps({"requests": self.requests, "first": self.first, "last": self.last}).encode()
+        self.requests, self.first, self.last = 0, None, None
+        return out
 
     async def serve(self, host: str, port: int, ready: socket.socket | None = None) -> None:
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = "Prompt number {i}: how do I stay safe online?"
@@ -102,10 +103,24 @@ def harness_env(workspace: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class RunTiming:
     wall_s: float  # whole process, from fork to exit
-    run_s: float  # the record's duration_s: from the start of run_package to the record
     samples: int
-    peak_rss_mb: float
-    startup_s: float  # wall_s - run_s: interpreter, imports, argument parsing, printing
+    peak_rss_mb: float  # the harness process's own peak resident set (wait4's ru_maxrss)
+    startup_s: float  # fork to the first chat request reaching the server
+    generation_s: float  # first to last chat request, as the server saw them
+    tail_s: float  # last request to exit: metrics, CIs, record, signature, dossier append, diff
+
+    @property
+    def rate(self) -> float:
+        """Samples per second once started (between the first and the last request)."""
+        return (self.samples - 1) / self.generation_s if self.generation_s > 0 else float("inf")
+
+
+def server_stats(base_url: str) -> dict[str, Any]:
+    """The instant server's request count and first/last request times since the last call."""
+    import urllib.request
+
+    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats", timeout=10) as r:  # noqa: S310
+        return json.loads(r.read())
 
 
 def timed_run(workspace: Path, package: Path, base_url: str, concurrency: int = 64,
@@ -113,7 +128,9 @@ def timed_run(workspace: Path, package: Path, base_url: str, concurrency: int = 
     """One whole-process `harness run` against the server at base_url."""
     cmd = [sys.executable, "-m", "harness", "run", str(package), "--endpoint", base_url, "--model", "instant",
            "--concurrency", str(concurrency), "--no-progress", "--json", *extra]
+    server_stats(base_url)  # reset the server's counters
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        w0 = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=harness_env(workspace))
         _, status, usage = os.wait4(proc.pid, 0)  # wait4, for the child's own peak RSS
@@ -125,7 +142,10 @@ def timed_run(workspace: Path, package: Path, base_url: str, concurrency: int = 
     if proc.returncode != 0:
         raise RuntimeError(f"harness run failed ({proc.returncode}): {stderr.decode(errors='replace')[-2000:]}")
     summary = json.loads(stdout)
-    record = json.loads((workspace / "dossiers" / package.name / "runs" / summary["run_id"] / "record.json").read_text())
-    run_s = float(record["duration_s"])
-    return RunTiming(wall_s=wall, run_s=run_s, samples=int(summary["outputs"]["samples"]),
-                     peak_rss_mb=usage.ru_maxrss / 1024, startup_s=wall - run_s)
+    stats = server_stats(base_url)
+    samples = int(summary["outputs"]["samples"])
+    if stats["requests"] != samples:
+        raise RuntimeError(f"the server answered {stats['requests']} chat requests for {samples} samples")
+    return RunTiming(wall_s=wall, samples=samples, peak_rss_mb=usage.ru_maxrss / 1024,
+                     startup_s=stats["first"] - w0, generation_s=stats["last"] - stats["first"],
+                     tail_s=w0 + wall - stats["last"])

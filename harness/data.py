@@ -59,14 +59,15 @@ class VerifiedSource:
     origin: str  # "package", "mirror", "cache" or "download"
 
 
-def _verify(src: DataSource, path: Path, origin: str) -> VerifiedSource:
+def _verify(src: DataSource, path: Path, origin: str, known: str | None = None) -> VerifiedSource:
+    """Check a file against its pin; ``known`` is a digest of it taken earlier in this process."""
     size = path.stat().st_size
     if size > MAX_DATA_BYTES:
         raise DataError(
             f"data source {src.id!r}: {path} is {size} bytes, over the {MAX_DATA_BYTES} byte limit",
             hint="split the data or raise harness.data.MAX_DATA_BYTES deliberately",
         )
-    digest = sha256_file(path)
+    digest = known or sha256_file(path)
     if digest != src.sha256:
         raise DataError(
             f"data source {src.id!r}: {path} ({origin}) has sha256 {digest} but the package pins {src.sha256}",
@@ -108,7 +109,7 @@ def resolve_source(
                 f"data source {src.id!r}: {src.path} is missing from package {pkg.name}",
                 hint="restore the file; in-package data is part of the seal",
             )
-        return _verify(src, path, "package")
+        return _verify(src, path, "package", pkg.verified_files.get(Path(src.path).as_posix()))
     mirror = mirror or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
     if mirror is not None:
         for cand in _mirror_candidates(src, mirror):

@@ -8,11 +8,12 @@ that can be checked rather than a name that can drift.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -412,6 +413,9 @@ class Package:
     root: Path
     manifest: Manifest
     seal: Seal | None
+    verified_files: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """{relative path: sha256} hashed by :func:`check_package` in this process, so a run
+    hashes each in-package file once (data resolution reuses these digests)."""
 
     @property
     def name(self) -> str:
@@ -724,7 +728,7 @@ def check_package(path: str | Path | Package) -> Package:
             f"package {pkg.name} at {pkg.root} does not match its seal:\n{listing}",
             hint="restore the original files, or reseal with `harness package seal` if the change was intended",
         )
-    return pkg
+    return dataclasses.replace(pkg, verified_files=dict(actual.files))
 
 
 def list_packages(packages_dir: Path | None = None) -> list[Package]:
