@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -165,29 +164,49 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 class Journal:
-    """Append-only writer of outputs lines with group fsync."""
+    """Append-only writer of outputs lines with group fsync.
+
+    Each line is one ``write`` on the caller's thread (so it is in the file before the
+    sample counts as done); the fsyncs run on a helper thread every ``SYNC_INTERVAL_S``
+    while there is something unsynced, because an fsync takes milliseconds on a busy
+    disk and would otherwise stall the event loop that keeps requests in flight.
+    """
 
     def __init__(self, path: Path) -> None:
+        import threading
+
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._last_sync = time.monotonic()
         self._unsynced = False
+        self._stop = threading.Event()
+        self._error: OSError | None = None
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+        self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(SYNC_INTERVAL_S):
+            if self._unsynced:
+                self._unsynced = False
+                try:
+                    os.fsync(self._fd)
+                except OSError as e:  # reported by the next append or close
+                    self._error = e
+                    return
 
     def append(self, line: dict[str, Any]) -> None:
+        if self._error is not None:
+            raise JournalError(f"cannot sync {self.path}: {self._error}", hint="check the disk")
         payload = output_line(line)
         if os.write(self._fd, payload) != len(payload):  # pragma: no cover - regular files write fully
             raise JournalError(f"short write to {self.path}", hint="check free disk space")
         self._unsynced = True
-        now = time.monotonic()
-        if now - self._last_sync >= SYNC_INTERVAL_S:
-            os.fsync(self._fd)
-            self._last_sync, self._unsynced = now, False
         crashpoint("journal-line")
 
     def close(self) -> None:
         if self._fd >= 0:
-            if self._unsynced:
-                os.fsync(self._fd)
+            self._stop.set()
+            self._syncer.join()
+            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
 

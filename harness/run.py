@@ -33,7 +33,13 @@ from harness.journal import (
     read_journal,
     recover_commit,
 )
-from harness.models import DEFAULT_MODEL_DIR, Backend, GenerationRequest, load_backend
+from harness.models import (
+    DEFAULT_MODEL_DIR,
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    load_backend,
+)
 from harness.package import Package, check_package, resolve_package, summarize
 from harness.record import OUTPUTS_NAME, RunRecord, content_digest
 from harness.score import (
@@ -165,18 +171,18 @@ def generate_all(
     order = list(samples)
     random.Random(derive_seed(run_seed, "order")).shuffle(order)
 
-    def one(s: Sample) -> dict[str, Any]:
-        seed = derive_seed(run_seed, f"sample:{s.id}")
-        req = GenerationRequest(
+    def request_for(s: Sample) -> GenerationRequest:
+        return GenerationRequest(
             sample_id=s.id, prompt=s.prompt, max_tokens=gen["max_tokens"], temperature=gen["temperature"],
-            top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=seed,
+            top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=derive_seed(run_seed, f"sample:{s.id}"),
         )
-        try:
-            res = backend.generate(req)
+
+    def line_for(s: Sample, req: GenerationRequest, res: GenerationResult | HarnessError) -> dict[str, Any]:
+        if isinstance(res, HarnessError):
+            text, finish, err, attempts, timing = "", "error", res.message, 1, {}
+        else:
             text, finish, err, attempts = res.text, res.finish_reason, res.error, res.attempts
             timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
-        except HarnessError as e:
-            text, finish, err, attempts, timing = "", "error", e.message, 1, {}
         judge: dict[str, Any] | None = None
         if err:
             verdict = "error"
@@ -191,7 +197,7 @@ def generate_all(
             "category": s.category,
             "expected": s.expected,
             "prompt_sha256": sha256_bytes(s.prompt.encode()),
-            "seed": seed,
+            "seed": req.seed,
             "response": text,
             "finish_reason": finish,
             "verdict": verdict,
@@ -203,6 +209,14 @@ def generate_all(
         if judge is not None:  # only judge packages: refusal-scored lines keep their exact shape
             line["judge"] = judge
         return line
+
+    def one(s: Sample) -> dict[str, Any]:
+        req = request_for(s)
+        try:
+            res: GenerationResult | HarnessError = backend.generate(req)
+        except HarnessError as e:
+            res = e
+        return line_for(s, req, res)
 
     lines: list[dict[str, Any]] = []
     bar, tick = _progress(progress, len(order))
@@ -217,6 +231,11 @@ def generate_all(
         if concurrency <= 1:
             for s in order:
                 keep(one(s))
+        elif hasattr(backend, "generate_many"):
+            # One event loop keeps `concurrency` requests in flight; each answer is scored
+            # and journaled on this thread as it arrives (see OpenAIBackend.generate_many).
+            reqs = [request_for(s) for s in order]
+            backend.generate_many(reqs, lambda i, res: keep(line_for(order[i], reqs[i], res)))
         else:
             from concurrent.futures import ThreadPoolExecutor, as_completed
 
