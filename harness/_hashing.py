@@ -22,6 +22,11 @@ def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes, streamed."""
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
+        if os.fstat(fh.fileno()).st_size < _BLOCK:  # small files (records, bundles): one read, no buffer
+            data = fh.read()
+            while chunk := fh.read(_BLOCK):  # it grew since fstat
+                data += chunk
+            return hashlib.sha256(data).hexdigest()
         buf = bytearray(_BLOCK)
         view = memoryview(buf)
         while True:

@@ -232,7 +232,9 @@ def print_package(p: Package) -> None:
 def print_dossier_report(rep: DossierReport) -> None:
     c = _console
     if rep.ok:
-        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, every signature and digest valid")
+        checked = "every file digest valid (signatures NOT checked: --chain-only)" if rep.chain_only else \
+            "every signature and digest valid"
+        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, {checked}")
         c.print(f"    head {rep.head}")
         for n, run_id, signer in rep.signers:
             c.print(f"    {n:>4}  {run_id}  signed by {signer}")

@@ -1,0 +1,114 @@
+"""The rest of the product path: hashing, `harness --help`, dossier verify and append, diff.
+
+Each figure is the median of several runs; where a command is timed, it is the whole
+process (`python -m harness ...`), as a user would see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workload import harness_env  # noqa: E402
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def _harness(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, check=check,
+                          env=harness_env(workspace))
+
+
+def hashing(workspace: Path, size_mb: int, repeats: int = 3) -> dict[str, float]:
+    """harness's streaming sha256 against coreutils sha256sum on the same file (page cache warm)."""
+    from harness._hashing import sha256_file
+
+    path = workspace / "blob.bin"
+    if not path.is_file() or path.stat().st_size != size_mb << 20:
+        with open(path, "wb") as fh:
+            block = os.urandom(1 << 20)
+            for i in range(size_mb):
+                fh.write(block[:-8] + i.to_bytes(8, "little"))
+    out: dict[str, float] = {}
+    if shutil.which("sha256sum"):
+        subprocess.run(["sha256sum", str(path)], capture_output=True, check=True)  # warm the page cache
+        out["sha256sum_s"], _ = _median_time(
+            lambda: subprocess.run(["sha256sum", str(path)], capture_output=True, check=True), repeats)
+    sha256_file(path)
+    out["harness_s"], _ = _median_time(lambda: sha256_file(path), repeats)
+    out["size_mb"] = size_mb
+    print(f"hash {size_mb} MiB: sha256sum {out.get('sha256sum_s', float('nan')):.2f} s, harness {out['harness_s']:.2f} s "
+          f"-> {out.get('sha256sum_s', float('nan')) / out['harness_s']:.0%} of sha256sum's speed "
+          f"({size_mb / out['harness_s']:.0f} MiB/s)", flush=True)
+    return out
+
+
+def help_time(workspace: Path, repeats: int = 7) -> float:
+    _harness(workspace, "--help")
+    med, _ = _median_time(lambda: _harness(workspace, "--help"), repeats)
+    base, _ = _median_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeats)
+    print(f"harness --help: {med:.3f} s (python -c pass: {base:.3f} s)", flush=True)
+    return med
+
+
+def dossier(workspace: Path, entries: int, repeats: int = 3) -> dict[str, object]:
+    """A dossier of `entries` signed runs (10 samples each): append cost as it grows, then verify."""
+    from dossier_fixture import build_dossier
+
+    root = workspace / "dossiers"
+    appends = build_dossier(root, workspace / "config", entries, checkpoints=(100, 1000, 10_000, entries))
+    for n, secs in appends.items():
+        print(f"dossier append at length {n:>6}: {secs * 1000:.1f} ms (whole append_run call, fsyncs included)", flush=True)
+    trust = ["--trust-key", str(workspace / "config" / "keys")]
+    r = _harness(workspace, "dossier", "verify", "bench", "--dossiers", str(root), *trust, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.decode()[-2000:])
+    chain, chain_runs = _median_time(
+        lambda: _harness(workspace, "dossier", "verify", "bench", "--dossiers", str(root), "--chain-only", *trust), repeats)
+    full, full_runs = _median_time(
+        lambda: _harness(workspace, "dossier", "verify", "bench", "--dossiers", str(root), *trust), repeats)
+    print(f"dossier verify, {entries} entries: chain and file digests {chain:.2f} s; "
+          f"with every signature and record {full:.2f} s", flush=True)
+    return {"appends": appends, "verify_chain_s": chain, "verify_full_s": full}
+
+
+def diff(workspace: Path, package: str, repeats: int = 3) -> float:
+    root = workspace / "dossiers"
+    args = ("diff", f"{package}@1", f"{package}@2", "--dossiers", str(root), "--json")
+    r = _harness(workspace, *args, check=False)
+    if r.returncode not in (0, 1):
+        raise RuntimeError(r.stderr.decode()[-2000:])
+    med, _ = _median_time(lambda: _harness(workspace, *args, check=False), repeats)
+    print(f"harness diff of two runs of {package}: {med:.2f} s", flush=True)
+    return med
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+        ws = Path(tmp)
+        help_time(ws)
+        hashing(ws, 256 if args.quick else 1024)
+        dossier(ws, 2000 if args.quick else 10_000)
+
+
+if __name__ == "__main__":
+    main()
