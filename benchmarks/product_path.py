@@ -75,7 +75,7 @@ def dossier(workspace: Path, entries: int, repeats: int = 3) -> dict[str, object
     appends = build_dossier(root, workspace / "config", entries, checkpoints=(100, 1000, 10_000, entries))
     for n, secs in appends.items():
         print(f"dossier append at length {n:>6}: {secs * 1000:.1f} ms (whole append_run call, fsyncs included)", flush=True)
-    trust = ["--trust-key", str(workspace / "config" / "keys")]
+    trust: list[str] = []  # the workspace's own key is in its default trust store (HARNESS_CONFIG_DIR)
     r = _harness(workspace, "dossier", "verify", "bench", "--dossiers", str(root), *trust, check=False)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode()[-2000:])

@@ -8,6 +8,8 @@ share; verdict flips are listed by sample id.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,10 +109,25 @@ def _section_values(r: RunRecord) -> dict[str, Any]:
     }
 
 
-def _scored(lines: Sequence[dict[str, Any]]) -> dict[str, Scored]:
-    return {
-        x["id"]: Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines
-    }
+def _read_compact(path: Path | None) -> tuple[dict[str, Scored], dict[str, bytes]]:
+    """Per sample, what a diff compares: its scoring fields and a digest of its response.
+
+    Streamed, with repeated labels shared and responses reduced to 16-byte digests, so
+    diffing two 100,000-sample runs holds a few tens of MB rather than every line.
+    """
+    scored: dict[str, Scored] = {}
+    responses: dict[str, bytes] = {}
+    if not path or not path.exists():
+        return scored, responses
+    labels: dict[str, str] = {}
+    share = labels.setdefault
+    for x in read_outputs(path):
+        sid = x["id"]
+        lang, cat, exp, verdict = x["language"], x["category"], x["expected"], x["verdict"]
+        scored[sid] = Scored(sid, share(lang, lang), share(cat, cat), share(exp, exp), share(verdict, verdict))
+        resp = x.get("response")
+        responses[sid] = hashlib.blake2b(json.dumps(resp).encode(), digest_size=16).digest()
+    return scored, responses
 
 
 def diff_runs(
@@ -128,11 +145,11 @@ def diff_runs(
                 report.changes.append(Change(section, key or section, fa.get(key), fb.get(key)))
     report.outputs_identical = a.outputs.content_sha256 == b.outputs.content_sha256
 
-    lines_a = list(read_outputs(outputs_a)) if outputs_a and outputs_a.exists() else []
-    lines_b = list(read_outputs(outputs_b)) if outputs_b and outputs_b.exists() else []
-    sa, sb = _scored(lines_a), _scored(lines_b)
-    ra = {x["id"]: x.get("response") for x in lines_a}
-    rb = {x["id"]: x.get("response") for x in lines_b}
+    sb, rb = _read_compact(outputs_b)
+    if report.outputs_identical and sb and outputs_a and outputs_a.exists():
+        sa, ra = sb, rb  # same content digest: the same samples, answers and verdicts; read one file
+    else:
+        sa, ra = _read_compact(outputs_a)
     common = sorted(set(sa) & set(sb))
     report.only_in_a = len(set(sa) - set(sb))
     report.only_in_b = len(set(sb) - set(sa))

@@ -152,7 +152,15 @@ class Dossier:
         return [e for e in self.entries() if isinstance(e, Entry)]
 
     def last_run(self) -> Entry | None:
-        """The latest run entry (the chain head may be another kind of entry)."""
+        """The latest run entry (the chain head may be another kind of entry).
+
+        O(1) in the log's length when the head is a run (every run reads it); otherwise
+        the whole log is parsed."""
+        last = self.last_entry()
+        if last is None:
+            return None
+        if isinstance(last[0], Entry):
+            return last[0]
         runs = self.runs()
         return runs[-1] if runs else None
 
@@ -188,20 +196,24 @@ class Dossier:
 
     def head(self) -> tuple[int, str]:
         """(seq, digest) of the last entry, reading only the tail of the log."""
+        last = self.last_entry()
+        return (0, GENESIS) if last is None else (last[0].seq, sha256_bytes(last[1]))
+
+    def last_entry(self) -> tuple[Entry | EventEntry, bytes] | None:
+        """The last entry and its line, reading only the tail of the log (O(1) in its length)."""
         if not self.log.exists():
-            return 0, GENESIS
+            return None
         with open(self.log, "rb") as fh:
             last = _last_line(fh)
         if last is None:
-            return 0, GENESIS
+            return None
         try:
-            entry = parse_entry(last)
+            return parse_entry(last), last
         except (ValidationError, ValueError):
             raise DossierError(
                 f"the last line of {self.log} is not a valid entry",
                 hint="run `harness dossier verify` to see what is wrong",
             ) from None
-        return entry.seq, sha256_bytes(last)
 
     def resolve(self, ref: str) -> Entry:
         """A run entry by ``latest``, a sequence number, or a run-id prefix."""

@@ -122,3 +122,17 @@ def test_run_outputs_are_identical_to_a_sequential_run(pkg_dir: Path, tmp_path: 
     assert runs[0].record.outputs.content_sha256 == runs[1].record.outputs.content_sha256
     lines = [json.loads(x) for x in (runs[1].run_dir / "outputs.jsonl").read_text().splitlines()]
     assert len(lines) == runs[1].record.outputs.samples == len({x["id"] for x in lines})
+
+
+@pytest.mark.parametrize("n", [0, 1, 1023, 1024, 1025, 2500])
+def test_content_digest_is_the_canonical_digest_of_the_sorted_stable_lines(n: int) -> None:
+    import random
+
+    from harness._hashing import canonical_digest
+    from harness.record import VOLATILE_OUTPUT_FIELDS, content_digest
+
+    lines = [{"id": f"s{i:05d}", "response": "é" * (i % 7), "verdict": "refusal", "seed": i,
+              "timing": {"latency_s": 0.01 * i}, "attempts": 1 + i % 2} for i in range(n)]
+    random.Random(n).shuffle(lines)
+    stable = sorted(({k: v for k, v in x.items() if k not in VOLATILE_OUTPUT_FIELDS} for x in lines), key=lambda d: d["id"])
+    assert content_digest(lines) == canonical_digest(stable)
