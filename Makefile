@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: run test lint vllm-test lock model seal uv clean-runs help chromium
+.PHONY: run test lint vllm-test lock model seal uv clean-runs help chromium bench bench-quick bench-vllm
 
 help:
 	@echo "make run    install (uv sync) and run the default package on the embedded model"
@@ -15,6 +15,8 @@ help:
 	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
 	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
 	@echo "make chromium  fetch headless Chromium from Debian packages into ~/.cache/harness (the report render test)"
+	@echo "make bench  every performance figure of BENCHMARKS.md (about 5 minutes; bench-quick: about 2)"
+	@echo "make bench-vllm  the harness against vLLM's own benchmark client on the CPU vLLM server"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv not found: installing it with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
@@ -30,7 +32,7 @@ test: .venv/.synced
 	$(UV) run --frozen --no-sync pytest -q
 
 lint: .venv/.synced
-	$(UV) run --frozen --no-sync ruff check harness tests tools noxfile.py
+	$(UV) run --frozen --no-sync ruff check harness tests tools noxfile.py benchmarks
 
 lock: | uv
 	$(UV) lock
@@ -50,3 +52,12 @@ model: .venv/.synced
 # missing, this target does the same ahead of time (no root needed; see docs/claims.md).
 chromium:
 	bash tools/get_chromium.sh
+
+bench: .venv/.synced
+	$(UV) run --frozen --no-sync python benchmarks/run_all.py
+
+bench-quick: .venv/.synced
+	$(UV) run --frozen --no-sync python benchmarks/run_all.py --quick
+
+bench-vllm: .venv/.synced
+	$(UV) run --frozen --no-sync python benchmarks/vllm_compare.py

@@ -6,18 +6,45 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from harness.diff import DiffReport
     from harness.dossier import Dossier, DossierReport
     from harness.package import Package
     from harness.run import RunResult
 
-# Piped output (CI logs, `make run | tee`) gets a width that fits the tables instead of 80.
-_console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+# rich is imported on first use: `harness run --json` (CI) prints no tables and should not
+# pay for importing it.
+
+
+class _LazyConsole:
+    """The stdout Console, created on first use."""
+
+    _real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._real is None:
+            from rich.console import Console
+
+            # Piped output (CI logs, `make run | tee`) gets a width that fits the tables instead of 80.
+            _LazyConsole._real = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+        return getattr(_LazyConsole._real, name)
+
+
+_console: Any = _LazyConsole()
+
+
+def Table(*args: Any, **kwargs: Any) -> Table:  # noqa: N802 - stands in for rich's class
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 _METRIC_LABEL = {
     "refusal_rate": "refusal % ↑",
