@@ -98,6 +98,10 @@ def vllm_client(python: Path, workspace: Path, prompts: Path, base_url: str, mod
                 n: int, concurrency: int) -> dict[str, float]:
     args = ["--backend", "openai-chat", "--base-url", base_url.rsplit("/v1", 1)[0], "--endpoint", "/v1/chat/completions",
             "--model", model, "--tokenizer", str(tokenizer), "--num-prompts", str(n),
+            # named so that the client does not turn on ignore_eos (it does for its random dataset);
+            # the samples themselves come from the prompts file (see _BENCH)
+            "--dataset-name", "custom", "--dataset-path", str(prompts), "--skip-chat-template",
+            "--custom-output-len", "32",
             "--max-concurrency", str(concurrency), "--temperature", "0", "--disable-tqdm", "--seed", "1"]
     env = dict(os.environ, VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     r = subprocess.run([str(python), "-c", _BENCH, str(prompts), *args], capture_output=True, text=True, env=env, cwd=workspace)
