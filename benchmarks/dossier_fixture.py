@@ -37,7 +37,9 @@ def _record(i: int, prev: str | None, outputs: bytes, content: str) -> Any:
 
 
 def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple[int, ...] = ()) -> dict[int, float]:
-    """Write `entries` runs into root/bench; returns {length: seconds} of the timed appends."""
+    """Write `entries` runs into root/bench; returns {length: median seconds of 5 timed appends from there}."""
+    import statistics
+
     from harness import sign
     from harness._hashing import sha256_bytes
     from harness.dossier import GENESIS, Dossier, Entry, FileRef
@@ -51,7 +53,8 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
               "verdict": "refusal", "correct": True, "error": None, "attempts": 1, "timing": {}} for j in range(SAMPLES)]
     outputs = b"".join(output_line(x) for x in lines)
     content = content_digest(lines)
-    timed: dict[int, float] = {}
+    timed: dict[int, list[float]] = {}
+    timed_at = {c + k: c for c in checkpoints if c + 4 <= entries for k in range(5)}
     prev, seq = GENESIS, 0
     with open(dossier.log, "ab") as log:
         for i in range(1, entries + 1):
@@ -64,11 +67,11 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
             (run_dir / RECORD_NAME).write_bytes(rec_bytes)
             (run_dir / BUNDLE_NAME).write_bytes(bundle)
             (run_dir / OUTPUTS_NAME).write_bytes(outputs)
-            if i in checkpoints:
+            if i in timed_at:
                 log.flush()
                 t0 = time.perf_counter()
                 entry = dossier.append_run(record)
-                timed[i - 1] = time.perf_counter() - t0
+                timed.setdefault(timed_at[i] - 1, []).append(time.perf_counter() - t0)
                 line = entry.line()
             else:
                 rel = f"runs/{record.run_id}"
@@ -81,4 +84,4 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
                 line = entry.line()
                 log.write(line + b"\n")
             prev, seq = sha256_bytes(line), seq + 1
-    return timed
+    return {n: statistics.median(v) for n, v in timed.items()}

@@ -136,3 +136,20 @@ def test_content_digest_is_the_canonical_digest_of_the_sorted_stable_lines(n: in
     random.Random(n).shuffle(lines)
     stable = sorted(({k: v for k, v in x.items() if k not in VOLATILE_OUTPUT_FIELDS} for x in lines), key=lambda d: d["id"])
     assert content_digest(lines) == canonical_digest(stable)
+
+
+def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: Path, tmp_path: Path) -> None:
+    from harness.diff import diff_runs
+
+    d = _two_runs(pkg_dir, tmp_path)
+    e1, e2 = d.entries()
+    a, b = d.record_of(e1), d.record_of(e2)
+    fa, fb = d.root / e1.outputs.path, d.root / e2.outputs.path
+    fast = diff_runs(a, b, fa, fb)
+    assert fast.outputs_identical and fast.metrics
+    # the same runs, with the digest shortcut defeated: every line is read and compared
+    b_other = b.model_copy(update={"outputs": b.outputs.model_copy(update={"content_sha256": "0" * 64})})
+    slow = diff_runs(a, b_other, fa, fb)
+    assert not slow.outputs_identical
+    assert (slow.flips, slow.responses_changed, slow.only_in_a, slow.only_in_b) == ([], 0, 0, 0)
+    assert slow.metrics == fast.metrics
