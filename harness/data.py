@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +124,8 @@ def resolve_source(
             f"data source {src.id!r} is not in the mirror or the cache",
             hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {src.mirror_path or src.file_name}",
         )
+    import urllib.request
+
     url = _download_url(src)
     cached.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=cached.parent, prefix=".download-")

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from harness.package import Bootstrap
 from harness.record import RunRecord, read_outputs
@@ -173,7 +172,7 @@ def diff_runs(
             continue
         lo, hi, n = _paired_ci(m["metric"], m["group"], common, sa, sb)
         if n == 0:  # no per-sample data: combine the two CIs as if independent
-            half = np.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
+            half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
             lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
         delta = other["value"] - m["value"]
         significant = not (lo <= 0.0 <= hi) and delta != 0.0

@@ -72,14 +72,35 @@ def seed_plan(run_seed: int) -> dict[str, Any]:
 
 
 def apply_seeds(plan: dict[str, Any]) -> None:
-    random.seed(plan["python"])
-    import numpy as np
-
-    np.random.seed(plan["numpy"])
+    """Seed the global generators of what is loaded: numpy and torch only once a backend
+    imported them (it is applied again after the backend loads), so a run against a
+    server does not import numpy before its first request just to seed it."""
     import sys
 
+    random.seed(plan["python"])
+    if "numpy" in sys.modules:
+        import numpy  # not sys.modules[...]: this waits for an import another thread is running
+
+        numpy.random.seed(plan["numpy"])
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(plan["torch"])
+
+
+def _preload(*modules: str) -> None:
+    """Import what the end of a run needs (numpy for CIs, the signing stack) on a helper
+    thread while generation waits on the model: free with a real model, about half a
+    second off the end of a run otherwise."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the main thread imports it again and reports
+                pass
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
 
 
 @dataclass
@@ -380,6 +401,7 @@ def _run_in(
         work.write_state(state)
         notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
     todo = missing(samples, done)
+    _preload("numpy", "harness.sign")
     with Journal(work.journal) as journal:
         try:
             lines = done + generate_all(backend, todo, gen, run_seed, scorer, journal, opts.progress)

@@ -18,8 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from harness._hashing import canonical_digest, sha256_bytes
 from harness.errors import ScorerError
 from harness.package import Baseline, Bootstrap, Scorer
@@ -288,6 +286,8 @@ def bootstrap_ci(successes: int, n: int, boot: Bootstrap, seed: int) -> tuple[fl
     """
     if n == 0:
         return (float("nan"), float("nan"))
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     draws = rng.binomial(n, successes / n, size=boot.resamples) / n
     alpha = (1.0 - boot.confidence) / 2
@@ -391,6 +391,8 @@ def paired_delta_ci(pairs: Sequence[tuple[float, float]], boot: Bootstrap, seed:
     n = len(pairs)
     if n == 0:
         return (float("nan"), float("nan"))
+    import numpy as np
+
     diffs = np.array([b - a for a, b in pairs], dtype=float)
     if not diffs.any():
         return (0.0, 0.0)
