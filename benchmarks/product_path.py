@@ -7,6 +7,7 @@ process (`python -m harness ...`), as a user would see it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -97,7 +98,28 @@ def diff(workspace: Path, package: str, repeats: int = 3) -> float:
     if r.returncode not in (0, 1):
         raise RuntimeError(r.stderr.decode()[-2000:])
     med, _ = _median_time(lambda: _harness(workspace, *args, check=False), repeats)
-    print(f"harness diff of two runs of {package}: {med:.2f} s", flush=True)
+    print(f"harness diff of two runs of {package} (identical answers): {med:.2f} s", flush=True)
+    # The same, with 10% of the verdicts of the second run flipped: nothing can be
+    # skipped, both outputs files are read and every metric gets a paired bootstrap.
+    runs = sorted((root / package / "runs").iterdir())
+    altered = workspace / "altered-run"
+    altered.mkdir(exist_ok=True)
+    record = json.loads((runs[1] / "record.json").read_text())
+    record["outputs"]["content_sha256"] = "0" * 64
+    (altered / "record.json").write_text(json.dumps(record))
+    with open(runs[1] / "outputs.jsonl", encoding="utf-8") as src, open(altered / "outputs.jsonl", "w") as dst:
+        for n, raw in enumerate(src):
+            line = json.loads(raw)
+            if n % 10 == 0:
+                line["verdict"] = "compliance" if line["verdict"] == "refusal" else "refusal"
+                line["response"] = "Sure."
+            dst.write(json.dumps(line) + "\n")
+    args2 = ("diff", str(runs[0] / "record.json"), str(altered / "record.json"), "--json")
+    r = _harness(workspace, *args2, check=False)
+    if r.returncode not in (0, 1) or json.loads(r.stdout)["verdict_flips"] == 0:
+        raise RuntimeError(r.stderr.decode()[-2000:])
+    med2, _ = _median_time(lambda: _harness(workspace, *args2, check=False), repeats)
+    print(f"harness diff of two runs of {package} (10% of verdicts differ): {med2:.2f} s", flush=True)
     return med
 
 

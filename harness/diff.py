@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.package import Bootstrap
 from harness.record import RunRecord, read_outputs
-from harness.score import Scored, in_group, metric_outcome, paired_delta_ci
+from harness.score import Scored, metric_outcome
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
 _RESAMPLES = 2000
@@ -108,14 +108,14 @@ def _section_values(r: RunRecord) -> dict[str, Any]:
     }
 
 
-def _read_compact(path: Path | None) -> tuple[dict[str, Scored], dict[str, bytes]]:
+def _read_compact(path: Path | None) -> tuple[dict[str, Scored], dict[str, str | bytes]]:
     """Per sample, what a diff compares: its scoring fields and a digest of its response.
 
     Streamed, with repeated labels shared and responses reduced to 16-byte digests, so
     diffing two 100,000-sample runs holds a few tens of MB rather than every line.
     """
     scored: dict[str, Scored] = {}
-    responses: dict[str, bytes] = {}
+    responses: dict[str, str | bytes] = {}
     if not path or not path.exists():
         return scored, responses
     labels: dict[str, str] = {}
@@ -125,7 +125,10 @@ def _read_compact(path: Path | None) -> tuple[dict[str, Scored], dict[str, bytes
         lang, cat, exp, verdict = x["language"], x["category"], x["expected"], x["verdict"]
         scored[sid] = Scored(sid, share(lang, lang), share(cat, cat), share(exp, exp), share(verdict, verdict))
         resp = x.get("response")
-        responses[sid] = hashlib.blake2b(json.dumps(resp).encode(), digest_size=16).digest()
+        if isinstance(resp, str) and len(resp) <= 64:
+            responses[sid] = resp  # short answers (refusals): kept as they are
+        else:
+            responses[sid] = hashlib.blake2b(json.dumps(resp).encode(), digest_size=16).digest()
     return scored, responses
 
 
@@ -166,11 +169,14 @@ def diff_runs(
     report.responses_changed = sum(1 for i in common if ra[i] != rb[i])
     report.flips = [(i, sa[i].verdict, sb[i].verdict) for i in common if sa[i].verdict != sb[i].verdict]
 
+    by_metric: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for m in a.metrics:
         other = mb.get((m["metric"], m["group"]))
         if other is None:
             continue
-        lo, hi, n = _paired_ci(m["metric"], m["group"], common, sa, sb)
+        if m["metric"] not in by_metric:
+            by_metric[m["metric"]] = _pairs_by_group(m["metric"], common, sa, sb)
+        lo, hi, n = _paired_ci(by_metric[m["metric"]].get(m["group"], []))
         if n == 0:  # no per-sample data: combine the two CIs as if independent
             half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
             lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
@@ -182,20 +188,51 @@ def diff_runs(
     return report
 
 
-def _paired_ci(
-    metric: str, group: str, common: Sequence[str], sa: dict[str, Scored], sb: dict[str, Scored]
-) -> tuple[float, float, int]:
-    """Bootstrap the difference over samples counted by the metric in both runs."""
-    pairs = []
+def _pairs_by_group(
+    metric: str, common: Sequence[str], sa: dict[str, Scored], sb: dict[str, Scored]
+) -> dict[str, list[tuple[float, float]]]:
+    """Per group, the (a, b) outcomes of the samples the metric counts in both runs: one pass."""
+    out: dict[str, list[tuple[float, float]]] = {"overall": []}
     for i in common:
         x, y = sa[i], sb[i]
-        if not in_group(x, group):
-            continue
         oa, ob = metric_outcome(metric, x), metric_outcome(metric, y)
         if oa is None or ob is None:
             continue
-        pairs.append((float(oa), float(ob)))
+        pair = (float(oa), float(ob))
+        out["overall"].append(pair)
+        for key in (f"language:{x.language}", f"category:{x.category}"):
+            out.setdefault(key, []).append(pair)
+    return out
+
+
+def _paired_ci(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, int]:
+    """Bootstrap the difference over samples counted by the metric in both runs."""
     if not pairs:
         return 0.0, 0.0, 0
-    lo, hi = paired_delta_ci(pairs, Bootstrap(resamples=_RESAMPLES), _SEED)
+    lo, hi = paired_delta_ci_counts(pairs, Bootstrap(resamples=_RESAMPLES), _SEED)
     return lo, hi, len(pairs)
+
+
+def paired_delta_ci_counts(pairs: Sequence[tuple[float, float]], boot: Bootstrap, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of mean(b - a) over pairs, drawn as counts instead of indices.
+
+    Resampling n pairs with replacement only decides how many times each distinct
+    difference is drawn (-1, 0 or +1 for success outcomes): a Multinomial(n, shares)
+    draw. Same distribution as :func:`harness.score.paired_delta_ci`, at O(resamples)
+    instead of O(resamples x n): 0.1 s instead of seconds for 100,000 pairs. (The run
+    record's language comparisons keep the index form, so recorded CIs do not move.)
+    """
+    import numpy as np
+
+    n = len(pairs)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    diffs = np.array([b - a for a, b in pairs], dtype=float)
+    if not diffs.any():
+        return (0.0, 0.0)
+    values, counts = np.unique(diffs, return_counts=True)
+    rng = np.random.default_rng(seed)
+    means = rng.multinomial(n, counts / n, size=boot.resamples) @ values / n
+    alpha = (1.0 - boot.confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(lo), float(hi)

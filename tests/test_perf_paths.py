@@ -153,3 +153,21 @@ def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: P
     assert not slow.outputs_identical
     assert (slow.flips, slow.responses_changed, slow.only_in_a, slow.only_in_b) == ([], 0, 0, 0)
     assert slow.metrics == fast.metrics
+
+
+def test_count_bootstrap_agrees_with_index_bootstrap() -> None:
+    import random
+
+    from harness.diff import paired_delta_ci_counts
+    from harness.package import Bootstrap
+    from harness.score import paired_delta_ci
+
+    rng = random.Random(3)
+    pairs = [(float(rng.random() < 0.6), float(rng.random() < 0.5)) for _ in range(3000)]
+    boot = Bootstrap(resamples=4000)
+    lo1, hi1 = paired_delta_ci(pairs, boot, 11)
+    lo2, hi2 = paired_delta_ci_counts(pairs, boot, 11)
+    mean = sum(b - a for a, b in pairs) / len(pairs)
+    assert lo2 < mean < hi2
+    assert abs(lo1 - lo2) < 0.006 and abs(hi1 - hi2) < 0.006  # same distribution: ~0.035 wide intervals
+    assert paired_delta_ci_counts([(1.0, 1.0)] * 10, boot, 1) == (0.0, 0.0)
