@@ -15,7 +15,7 @@ help:
 	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
 	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
 	@echo "make chromium  fetch headless Chromium from Debian packages into ~/.cache/harness (the report render test)"
-	@echo "make bench  every performance figure of BENCHMARKS.md (about 5 minutes; bench-quick: about 2)"
+	@echo "make bench  every performance figure of BENCHMARKS.md (about 3 minutes; bench-quick: about 1)"
 	@echo "make bench-vllm  the harness against vLLM's own benchmark client on the CPU vLLM server"
 
 uv:

@@ -6,7 +6,7 @@ yardstick (N=200 and 2000: median of 3 after a warm-up; the curve at 1k, 10k, 10
 with peak memory), hashing against sha256sum, `harness --help`, a 10,000-entry
 dossier (append at several lengths, verify chain-only and full) and a diff of two
 100,000-sample runs. `--quick` shrinks the big cases (curve to 10k, 256 MiB, 2,000
-entries) to finish in about two minutes. The vLLM comparison is separate
+entries) to finish in about a minute. The vLLM comparison is separate
 (benchmarks/vllm_compare.py): it needs the CPU vLLM environment and takes minutes.
 """
 
@@ -48,7 +48,7 @@ def load() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller big cases (about two minutes)")
+    ap.add_argument("--quick", action="store_true", help="smaller big cases (about a minute)")
     ap.add_argument("--workdir", type=Path, help="keep the scratch packages and dossiers here")
     args = ap.parse_args()
     t0 = time.perf_counter()
