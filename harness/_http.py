@@ -63,7 +63,7 @@ class Origin:
         if ":" in self.host and not default_port:
             host_header = f"[{self.host}]:{self.port}"
         headers = dict(headers or {})
-        if parts.username is not None and "Authorization" not in headers:  # user:password@host, as requests does
+        if parts.username is not None:  # user:password@host wins over other credentials, as in requests
             import base64
             from urllib.parse import unquote
 

@@ -394,6 +394,16 @@ class OpenAIBackend:
                                 error=f"{last} after {attempt} attempts")
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
+        import asyncio
+
+        if asyncio._get_running_loop() is not None:
+            # Called from inside another event loop on this thread (a callback of another
+            # client's loop): a thread cannot run two loops, so a helper thread, with its
+            # own loop and connections, does the request.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(self.generate, request).result()
         _, origin = self._loop_origin()
         return self._run(self._agenerate(origin, request))
 

@@ -252,9 +252,11 @@ def generate_all(
         if concurrency <= 1:
             for s in order:
                 keep(one(s))
-        elif hasattr(backend, "generate_many"):
+        elif hasattr(backend, "generate_many") and getattr(scorer, "kind", "refusal") != "judge":
             # One event loop keeps `concurrency` requests in flight; each answer is scored
             # and journaled on this thread as it arrives (see OpenAIBackend.generate_many).
+            # A judge scorer calls a model per answer: it keeps the thread pool below, so
+            # judgements run concurrently instead of stalling the loop.
             reqs = [request_for(s) for s in order]
             backend.generate_many(reqs, lambda i, res: keep(line_for(order[i], reqs[i], res)))
         else:

@@ -171,3 +171,17 @@ def test_count_bootstrap_agrees_with_index_bootstrap() -> None:
     assert lo2 < mean < hi2
     assert abs(lo1 - lo2) < 0.006 and abs(hi1 - hi2) < 0.006  # same distribution: ~0.035 wide intervals
     assert paired_delta_ci_counts([(1.0, 1.0)] * 10, boot, 1) == (0.0, 0.0)
+
+
+def test_generate_inside_another_event_loop_uses_a_helper_thread() -> None:
+    """A judge (or any caller) may call generate from a callback of a running loop."""
+    import asyncio
+
+    with FakeOpenAI() as srv:
+        b = OpenAIBackend(srv.url, "fake-model", max_retries=0)
+
+        async def inside() -> str:
+            return b.generate(GenerationRequest("s", "hello", 8, 0.0, 1.0, (), 1)).text
+
+        assert asyncio.run(inside()).startswith("Sure")
+        b.close()
