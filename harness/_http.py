@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,7 @@ class Origin:
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while self._idle:
             reader, writer = self._idle.pop()
-            if not reader.at_eof() and not writer.is_closing():
+            if not reader.at_eof() and not writer.is_closing() and not _readable(writer):
                 return reader, writer
             writer.close()  # the server closed it while idle, or sent something unasked
         try:
@@ -122,6 +123,18 @@ class Origin:
                 await writer.wait_closed()
             except (OSError, ssl.SSLError):
                 pass
+
+
+def _readable(writer: asyncio.StreamWriter) -> bool:
+    """Whether an idle connection has something to read: the server closed it (EOF not yet
+    seen by the event loop) or sent data unasked. Asked of the kernel, as urllib3 does."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        return bool(select.select([sock.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[Response, bool]:
