@@ -45,6 +45,19 @@ class Response:
         return json.loads(self.body)
 
 
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR) plus certifi's
+    bundle when it is installed, so HTTPS endpoints verify wherever ``requests`` did."""
+    ctx = ssl.create_default_context()
+    try:
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return ctx
+
+
 class Origin:
     """Keep-alive connections to one scheme://host:port, reused across requests.
 
@@ -75,7 +88,7 @@ class Origin:
                            f"{extra}").encode("latin-1")
         self.timeout_s = timeout_s
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+        self._ssl: ssl.SSLContext | None = _tls_context() if self.tls else None
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while self._idle:
@@ -89,6 +102,8 @@ class Origin:
                                                      server_hostname=self.host if self.tls else None)
         except TimeoutError:
             raise HTTPFailure("ConnectTimeout", f"{self.host}:{self.port}") from None
+        except ssl.SSLCertVerificationError as e:
+            raise HTTPFailure("TLSCertificateError", e.verify_message or str(e)) from None
         except OSError as e:
             raise HTTPFailure("ConnectionError", f"{type(e).__name__}: {e}") from None
 

@@ -333,6 +333,11 @@ class OpenAIBackend:
         try:
             r = self._run(origin.request("GET", self._path(url)))
         except HTTPFailure as e:
+            if e.kind == "TLSCertificateError":
+                raise BackendError(
+                    f"cannot reach {redact_url(url)}: its TLS certificate does not verify ({e})",
+                    hint="for a private CA, point SSL_CERT_FILE at its certificate (PEM)",
+                ) from None
             raise BackendError(f"cannot reach {redact_url(url)}: {e.kind}", hint="is the server running? check --endpoint") from None
         if r.status == 404:
             return None

@@ -54,7 +54,9 @@ class FakeOpenAI:
     def __init__(
         self, faults: dict[str, list[str | None]] | None = None, api_key: str | None = None, *,
         max_requests: int = 10_000, hold_s: float = 3.0, time_limit_s: float = 600.0, port: int = 0,
+        tls: Any = None,
     ) -> None:
+        self.tls = tls  # an ssl.SSLContext (server side) to serve HTTPS instead of HTTP
         self.faults = faults or {}  # prompt substring -> list of fault kinds, consumed in order
         self.api_key = api_key
         self.max_requests = max_requests
@@ -204,13 +206,15 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}/v1"
 
     def start(self) -> FakeOpenAI:
         """Listen (again) on the same port: a server that died comes back."""
         self._stopping.clear()
         server = _Server(("127.0.0.1", self._port), self._handler())
         self._port = server.server_address[1]
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.server = server
         self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
