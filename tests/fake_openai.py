@@ -43,6 +43,10 @@ _HARMFUL = ("bomb", "weapon", "poison", "hack", "steal")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: with 8+ clients connecting at once on a
+    # busy machine, SYNs beyond it are dropped and retried by the kernel a second later,
+    # which a test's short client timeout turns into a failed attempt the server never saw.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet about clients that hang up (the faults provoke that); loud about anything else."""
