@@ -701,6 +701,35 @@ def sign_statement_keyless(
 # ------------------------------------------------------------------- verification
 
 
+def _check_canonical_base64(data: bytes | str) -> None:
+    """Refuse base64 that decodes leniently (stray characters, other padding).
+
+    A lenient decoder skips characters outside the alphabet, so an edited bundle could
+    still decode to the signed bytes; every signer we know writes standard, padded
+    base64, so anything else is an alteration and is named as one.
+    """
+    try:
+        env = json.loads(data).get("dsseEnvelope") or {}
+    except (ValueError, AttributeError):
+        return  # _parse_bundle has already said what is wrong with the JSON
+    fields = [("dsseEnvelope.payload", env.get("payload"))]
+    sigs = env.get("signatures")
+    if isinstance(sigs, list):
+        fields += [(f"dsseEnvelope.signatures[{i}].sig", sig.get("sig")) for i, sig in enumerate(sigs) if isinstance(sig, dict)]
+    for name, value in fields:
+        if not isinstance(value, str):
+            continue
+        try:
+            canonical = base64.b64encode(base64.b64decode(value, validate=True)).decode("ascii") == value
+        except (binascii.Error, ValueError):
+            canonical = False
+        if not canonical:
+            raise SignatureError(
+                f"{name} is not standard base64 (characters outside the alphabet, or other padding)",
+                hint="the bundle was altered after signing; restore it from the dossier's copy",
+            )
+
+
 def _parse_bundle(data: bytes | str) -> Bundle:
     try:
         return Bundle.from_json(data)
@@ -1022,6 +1051,8 @@ def verify_bundle(
     """
     parsed = _parse_bundle(bundle)
     envelope = parsed.dsse_envelope
+    if envelope is not None:
+        _check_canonical_base64(bundle)
     if envelope is None:
         raise SignatureError(
             "this bundle holds a plain message signature, not a DSSE envelope, so it "

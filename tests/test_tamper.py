@@ -161,7 +161,7 @@ def test_any_edit_to_a_run_file_is_detected_by_verify(
             return
         edited = (run_dir / name).read_bytes()
     # Only a bundle edit can pass `harness verify` alone, and only one that leaves every signed
-    # byte as it was (JSON spacing, characters a base64 decoder skips): the dossier pins those bytes.
+    # byte as it was (JSON spacing; base64 must be standard): the dossier pins those bytes.
     assert name == "record.sigstore.json", "an edit to a signed file was not detected"
     assert _signed_content(edited) == _signed_content(original)
 
@@ -231,3 +231,20 @@ def test_verify_and_dossier_cli_name_the_file(dossier: tuple[Dossier, list], cap
     with _Edited(d.log, ("delete", 0.99, 0)):
         assert main(["dossier", "verify", "mini-safety", "--dossiers", str(d.root.parent)]) == 1
         assert "log.jsonl" in capsys.readouterr().out
+
+
+def test_lenient_base64_in_a_bundle_is_refused_by_verify_alone(dossier: tuple[Dossier, list]) -> None:
+    """A decoder that skips stray characters would read the signed bytes; verify does not."""
+    d, trusted = dossier
+    run_dir = d.run_dir(d.resolve("latest").run_id)
+    bundle = run_dir / "record.sigstore.json"
+    raw = bundle.read_bytes()
+    for edit in (raw.replace(b'"sig":"', b'"sig":" '), raw.replace(b'"payload":"', b'"payload":"\\n')):
+        assert edit != raw
+        bundle.write_bytes(edit)
+        try:
+            with pytest.raises(HarnessError, match="record.sigstore.json.*not standard base64"):
+                verify_record(run_dir, trusted)
+        finally:
+            bundle.write_bytes(raw)
+    verify_record(run_dir, trusted)
