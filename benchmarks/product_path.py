@@ -101,19 +101,27 @@ def diff(workspace: Path, package: str, repeats: int = 3) -> float:
     print(f"harness diff of two runs of {package} (identical answers): {med:.2f} s", flush=True)
     # The same, with 10% of the verdicts of the second run flipped: nothing can be
     # skipped, both outputs files are read and every metric gets a paired bootstrap.
+    # The altered run is written as a run writes it (record.output_line, its digests
+    # in its record), so the diff reads it as it would a real second run.
+    from harness._hashing import sha256_file
+    from harness.record import content_digest, output_line
+
     runs = sorted((root / package / "runs").iterdir())
     altered = workspace / "altered-run"
     altered.mkdir(exist_ok=True)
-    record = json.loads((runs[1] / "record.json").read_text())
-    record["outputs"]["content_sha256"] = "0" * 64
-    (altered / "record.json").write_text(json.dumps(record))
-    with open(runs[1] / "outputs.jsonl", encoding="utf-8") as src, open(altered / "outputs.jsonl", "w") as dst:
+    lines = []
+    with open(runs[1] / "outputs.jsonl", encoding="utf-8") as src, open(altered / "outputs.jsonl", "wb") as dst:
         for n, raw in enumerate(src):
             line = json.loads(raw)
             if n % 10 == 0:
                 line["verdict"] = "compliance" if line["verdict"] == "refusal" else "refusal"
                 line["response"] = "Sure."
-            dst.write(json.dumps(line) + "\n")
+            dst.write(output_line(line))
+            lines.append(line)
+    record = json.loads((runs[1] / "record.json").read_text())
+    record["outputs"]["sha256"] = sha256_file(altered / "outputs.jsonl")
+    record["outputs"]["content_sha256"] = content_digest(lines)
+    (altered / "record.json").write_text(json.dumps(record))
     args2 = ("diff", str(runs[0] / "record.json"), str(altered / "record.json"), "--json")
     r = _harness(workspace, *args2, check=False)
     if r.returncode not in (0, 1) or json.loads(r.stdout)["verdict_flips"] == 0:

@@ -9,15 +9,21 @@ share; verdict flips are listed by sample id.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any
 
+from harness.errors import RecordError
 from harness.package import Bootstrap
-from harness.record import RunRecord, read_outputs
+from harness.record import RunRecord
 from harness.score import Scored, metric_outcome
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
@@ -108,28 +114,124 @@ def _section_values(r: RunRecord) -> dict[str, Any]:
     }
 
 
-def _read_compact(path: Path | None) -> tuple[dict[str, Scored], dict[str, str | bytes]]:
-    """Per sample, what a diff compares: its scoring fields and a digest of its response.
+# Reading outputs lines by pattern, most of a diff's time otherwise (json.loads of
+# every line). _LINE matches only the exact form the harness writes for a sample
+# (run.py's line_for through record.output_line: sorted keys, compact separators),
+# checking every value's JSON type and grammar, so a line it matches is a valid JSON
+# object with exactly these members and no others. Strings are matched as runs of
+# non-quote characters (a fast loop in `re`); that is exact only when the text has no
+# backslash (escape) and no control character, which _read_compact checks per block
+# before using the pattern. Any line it does not match goes through json.loads.
+_STRING = r'"[^"]*+"'
+_FIELD = r'"([^"]*+)"'
+_INT = r"-?+(?:0|[1-9][0-9]*+)"
+_NUMBER = _INT + r"(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+"
+_SCALAR = rf"(?:{_STRING}|{_NUMBER}|true|false|null)"
+_FLAT = rf"\{{(?:{_STRING}:{_SCALAR}(?:,{_STRING}:{_SCALAR})*+)?+\}}"  # an object of scalars
+_LINE = re.compile(
+    rf'^(?:\{{"attempts":{_INT},"category":{_FIELD},"correct":(?:true|false|null),"error":(?:null|{_STRING}),'
+    rf'"expected":{_FIELD},"finish_reason":(?:null|{_STRING}),"id":{_FIELD},(?:"judge":{_FLAT},)?+'
+    rf'"language":{_FIELD},"prompt_sha256":{_STRING},"response":(?:{_FIELD}|(null)),"seed":(?:{_INT}|null),'
+    rf'"timing":{_FLAT},"verdict":{_FIELD}\}}|([^\n]++))$',
+    re.MULTILINE,
+)
+_NOT_IN_BLOCK = (b"\\", *(bytes([c]) for c in range(32) if c != ord("\n")))  # escapes, control characters
+# A sample as _read_compact keeps it: _LINE's groups, the response as compared (_answer).
+_CATEGORY, _EXPECTED, _ID, _LANGUAGE, _ANSWER, _NULL, _VERDICT, _OTHER = range(8)
+_BLOCK = 1 << 22  # bytes read at a time: bounded memory, and few Python-level steps per line
+_SHORT = 64  # responses up to this many characters are kept as they are (refusals), longer ones as digests
 
-    Streamed, with repeated labels shared and responses reduced to 16-byte digests, so
-    diffing two 100,000-sample runs holds a few tens of MB rather than every line.
+
+def _read_compact(path: Path | None) -> dict[str, tuple[Any, ...]]:
+    """Per sample id: its category, expected, id, language, answer (the response or its digest) and verdict.
+
+    At the indexes _CATEGORY ... _VERDICT: rows of _LINE as findall gives them, kept
+    as they are where possible.
+
+    Streamed in blocks, with repeated labels shared and responses longer than a refusal
+    reduced to 16-byte digests, so diffing two 100,000-sample runs holds a few tens of
+    MB rather than every line. Lines in the harness's own form are read by pattern
+    (_LINE, about twice as fast as json.loads); any other line is parsed and checked as
+    :func:`harness.record.read_outputs` does (same errors, same line numbers). A later
+    line for an id replaces an earlier one, as in a dict of the parsed lines.
     """
-    scored: dict[str, Scored] = {}
-    responses: dict[str, str | bytes] = {}
+    out: dict[str, tuple[Any, ...]] = {}
     if not path or not path.exists():
-        return scored, responses
-    labels: dict[str, str] = {}
-    share = labels.setdefault
-    for x in read_outputs(path):
-        sid = x["id"]
-        lang, cat, exp, verdict = x["language"], x["category"], x["expected"], x["verdict"]
-        scored[sid] = Scored(sid, share(lang, lang), share(cat, cat), share(exp, exp), share(verdict, verdict))
-        resp = x.get("response")
-        if isinstance(resp, str) and len(resp) <= 64:
-            responses[sid] = resp  # short answers (refusals): kept as they are
-        else:
-            responses[sid] = hashlib.blake2b(json.dumps(resp).encode(), digest_size=16).digest()
-    return scored, responses
+        return out
+    share = {}.setdefault
+    done = 0  # lines before the current block
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            if not block.endswith(b"\n"):
+                block += fh.readline()
+            rows = _match_block(block)
+            if rows is None:
+                for n, raw in enumerate(io.BytesIO(block), done + 1):  # split as a file is: at b"\n" only
+                    _add_parsed(out, share, _parse_line(path, n, raw))
+            else:
+                _add_rows(out, share, rows, path, done)
+            done += block.count(b"\n") + (not block.endswith(b"\n"))
+    return out
+
+
+def _add_rows(out: dict[str, Any], share: Any, rows: list[tuple[str, ...]], path: Path, done: int) -> None:
+    """Store a block's rows; as they are (C loops) when every line matched and every answer is short."""
+    short = max(map(len, map(itemgetter(_ANSWER), rows))) <= _SHORT
+    if short and not any(map(itemgetter(_NULL), rows)) and not any(map(itemgetter(_OTHER), rows)):
+        out.update(zip(map(itemgetter(_ID), rows), rows, strict=True))
+        return
+    for n, (c, e, i, la, r, nul, v, line) in enumerate(rows, done + 1):
+        if line:
+            _add_parsed(out, share, _parse_line(path, n, line.encode()))
+            continue
+        answer = _answer(None) if nul else r if len(r) <= _SHORT else _answer(r)
+        out[i] = (share(c, c), share(e, e), i, share(la, la), answer, "", share(v, v), "")
+
+
+def _match_block(block: bytes) -> list[tuple[str, ...]] | None:
+    """One row per line of the block (see _LINE), or None where the pattern cannot be used on it."""
+    if any(c in block for c in _NOT_IN_BLOCK):
+        return None
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # read line by line: the error names the line
+    if not text.endswith("\n"):
+        text += "\n"
+    rows = _LINE.findall(text)
+    return rows if len(rows) == text.count("\n") else None  # blank lines: line by line
+
+
+def _add_parsed(out: dict[str, Any], share: Any, x: dict[str, Any] | None) -> None:
+    if x is None:
+        return
+    sid, resp = x["id"], x.get("response")
+    verdict, lang, cat, exp = x["verdict"], x["language"], x["category"], x["expected"]
+    out[sid] = (share(cat, cat), share(exp, exp), sid, share(lang, lang), _answer(resp), "", share(verdict, verdict), "")
+
+
+def _parse_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:
+    """One outputs line, checked as :func:`harness.record.read_outputs` checks it; None if blank."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{path} line {n} is not valid UTF-8", hint="the outputs file is damaged") from None
+    if not line.strip():
+        return None
+    try:
+        x = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
+    if not isinstance(x, dict):
+        raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")
+    return x
+
+
+def _answer(resp: Any) -> str | bytes:
+    """What responses are compared by: a short one itself, a longer one (or a non-string) as a digest."""
+    if isinstance(resp, str) and len(resp) <= _SHORT:
+        return resp
+    return hashlib.blake2b(json.dumps(resp).encode(), digest_size=16).digest()
 
 
 def diff_runs(
@@ -161,22 +263,31 @@ def diff_runs(
                 report.metrics.append(MetricDelta(m["metric"], m["group"], m["value"], other["value"], round(delta, 6),
                                                   0.0, 0.0, False, m["n"]))
         return report
-    sa, ra = _read_compact(outputs_a)
-    sb, rb = _read_compact(outputs_b)
-    common = sorted(set(sa) & set(sb))
-    report.only_in_a = len(set(sa) - set(sb))
-    report.only_in_b = len(set(sb) - set(sa))
-    report.responses_changed = sum(1 for i in common if ra[i] != rb[i])
-    report.flips = [(i, sa[i].verdict, sb[i].verdict) for i in common if sa[i].verdict != sb[i].verdict]
+    sa = _read_compact(outputs_a)
+    sb = _read_compact(outputs_b)
+    common = list(sa.keys() & sb.keys())
+    report.only_in_a = len(sa) - len(common)
+    report.only_in_b = len(sb) - len(common)
+    # Column-wise, in C loops (map, zip, compress, Counter): the per-sample work of a
+    # diff of 100,000 samples is then a few tens of ms.
+    xa = itemgetter(*common)(sa) if len(common) > 1 else tuple(sa[i] for i in common)
+    xb = itemgetter(*common)(sb) if len(common) > 1 else tuple(sb[i] for i in common)
+    report.responses_changed = sum(map(ne, map(itemgetter(_ANSWER), xa), map(itemgetter(_ANSWER), xb)))
+    flipped = compress(common, map(ne, map(itemgetter(_VERDICT), xa), map(itemgetter(_VERDICT), xb)))
+    report.flips = sorted((i, sa[i][_VERDICT], sb[i][_VERDICT]) for i in flipped)
+    # Metrics only see a sample's verdicts, expected labels and (run a's) language and
+    # category: tally the common samples by those, then work per distinct combination.
+    tally = Counter(zip(map(itemgetter(_VERDICT, _EXPECTED, _LANGUAGE, _CATEGORY), xa),
+                        map(itemgetter(_VERDICT, _EXPECTED), xb), strict=True))
 
-    by_metric: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    by_metric: dict[str, dict[str, dict[float, int]]] = {}
     for m in a.metrics:
         other = mb.get((m["metric"], m["group"]))
         if other is None:
             continue
         if m["metric"] not in by_metric:
-            by_metric[m["metric"]] = _pairs_by_group(m["metric"], common, sa, sb)
-        lo, hi, n = _paired_ci(by_metric[m["metric"]].get(m["group"], []))
+            by_metric[m["metric"]] = _diffs_by_group(m["metric"], tally)
+        lo, hi, n = _paired_ci(by_metric[m["metric"]].get(m["group"], {}))
         if n == 0:  # no per-sample data: combine the two CIs as if independent
             half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
             lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
@@ -188,29 +299,32 @@ def diff_runs(
     return report
 
 
-def _pairs_by_group(
-    metric: str, common: Sequence[str], sa: dict[str, Scored], sb: dict[str, Scored]
-) -> dict[str, list[tuple[float, float]]]:
-    """Per group, the (a, b) outcomes of the samples the metric counts in both runs: one pass."""
-    out: dict[str, list[tuple[float, float]]] = {"overall": []}
-    for i in common:
-        x, y = sa[i], sb[i]
-        oa, ob = metric_outcome(metric, x), metric_outcome(metric, y)
+def _diffs_by_group(metric: str, tally: Counter[tuple[Any, ...]]) -> dict[str, dict[float, int]]:
+    """Per group, how many samples the metric counts in both runs with each paired difference b - a.
+
+    The bootstrap only needs these counts (see :func:`paired_delta_ci_counts`), so the
+    per-sample pairs are never built. Groups follow run a's language and category.
+    """
+    out: dict[str, dict[float, int]] = {"overall": {}}
+    for ((va, ea, lang, cat), (vb, eb)), k in tally.items():
+        oa = metric_outcome(metric, Scored("", lang, cat, ea, va))
+        ob = metric_outcome(metric, Scored("", lang, cat, eb, vb))
         if oa is None or ob is None:
             continue
-        pair = (float(oa), float(ob))
-        out["overall"].append(pair)
-        for key in (f"language:{x.language}", f"category:{x.category}"):
-            out.setdefault(key, []).append(pair)
+        d = float(ob) - float(oa)
+        for key in ("overall", f"language:{lang}", f"category:{cat}"):
+            group = out.setdefault(key, {})
+            group[d] = group.get(d, 0) + k
     return out
 
 
-def _paired_ci(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, int]:
+def _paired_ci(diff_counts: dict[float, int]) -> tuple[float, float, int]:
     """Bootstrap the difference over samples counted by the metric in both runs."""
-    if not pairs:
+    n = sum(diff_counts.values())
+    if n == 0:
         return 0.0, 0.0, 0
-    lo, hi = paired_delta_ci_counts(pairs, Bootstrap(resamples=_RESAMPLES), _SEED)
-    return lo, hi, len(pairs)
+    lo, hi = _ci_from_counts(diff_counts, n, Bootstrap(resamples=_RESAMPLES), _SEED)
+    return lo, hi, n
 
 
 def paired_delta_ci_counts(pairs: Sequence[tuple[float, float]], boot: Bootstrap, seed: int) -> tuple[float, float]:
@@ -231,6 +345,24 @@ def paired_delta_ci_counts(pairs: Sequence[tuple[float, float]], boot: Bootstrap
     if not diffs.any():
         return (0.0, 0.0)
     values, counts = np.unique(diffs, return_counts=True)
+    return _multinomial_ci(values, counts, n, boot, seed)
+
+
+def _ci_from_counts(diff_counts: dict[float, int], n: int, boot: Bootstrap, seed: int) -> tuple[float, float]:
+    """:func:`paired_delta_ci_counts` from how many pairs have each difference (what np.unique gives)."""
+    import numpy as np
+
+    present = sorted(d for d, k in diff_counts.items() if k)
+    if not any(present):
+        return (0.0, 0.0)
+    values = np.array(present, dtype=float)
+    counts = np.array([diff_counts[d] for d in present], dtype=np.intp)
+    return _multinomial_ci(values, counts, n, boot, seed)
+
+
+def _multinomial_ci(values: Any, counts: Any, n: int, boot: Bootstrap, seed: int) -> tuple[float, float]:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     means = rng.multinomial(n, counts / n, size=boot.resamples) @ values / n
     alpha = (1.0 - boot.confidence) / 2
