@@ -132,12 +132,12 @@ _LINE = re.compile(
     rf'^(?:\{{"attempts":{_INT},"category":{_FIELD},"correct":(?:true|false|null),"error":(?:null|{_STRING}),'
     rf'"expected":{_FIELD},"finish_reason":(?:null|{_STRING}),"id":{_FIELD},(?:"judge":{_FLAT},)?+'
     rf'"language":{_FIELD},"prompt_sha256":{_STRING},"response":(?:{_FIELD}|(null)),"seed":(?:{_INT}|null),'
-    rf'"timing":{_FLAT},"verdict":{_FIELD}\}}|([^\n]++))$',
+    rf'"timing":{_FLAT},"verdict":{_FIELD}\}})$',
     re.MULTILINE,
 )
 _NOT_IN_BLOCK = (b"\\", *(bytes([c]) for c in range(32) if c != ord("\n")))  # escapes, control characters
 # A sample as _read_compact keeps it: _LINE's groups, the response as compared (_answer).
-_CATEGORY, _EXPECTED, _ID, _LANGUAGE, _ANSWER, _NULL, _VERDICT, _OTHER = range(8)
+_CATEGORY, _EXPECTED, _ID, _LANGUAGE, _ANSWER, _NULL, _VERDICT = range(7)
 _BLOCK = 1 << 22  # bytes read at a time: bounded memory, and few Python-level steps per line
 _SHORT = 64  # responses up to this many characters are kept as they are (refusals), longer ones as digests
 
@@ -164,31 +164,28 @@ def _read_compact(path: Path | None) -> dict[str, tuple[Any, ...]]:
         while block := fh.read(_BLOCK):
             if not block.endswith(b"\n"):
                 block += fh.readline()
-            rows = _match_block(block)
+            lines = block.count(b"\n") + (not block.endswith(b"\n"))
+            rows = _match_block(block, lines)
             if rows is None:
                 for n, raw in enumerate(io.BytesIO(block), done + 1):  # split as a file is: at b"\n" only
                     _add_parsed(out, share, _parse_line(path, n, raw))
             else:
-                _add_rows(out, share, rows, path, done)
-            done += block.count(b"\n") + (not block.endswith(b"\n"))
+                _add_rows(out, share, rows)
+            done += lines
     return out
 
 
-def _add_rows(out: dict[str, Any], share: Any, rows: list[tuple[str, ...]], path: Path, done: int) -> None:
-    """Store a block's rows; as they are (C loops) when every line matched and every answer is short."""
-    short = max(map(len, map(itemgetter(_ANSWER), rows))) <= _SHORT
-    if short and not any(map(itemgetter(_NULL), rows)) and not any(map(itemgetter(_OTHER), rows)):
+def _add_rows(out: dict[str, Any], share: Any, rows: list[tuple[str, ...]]) -> None:
+    """Store a block's rows; as they are (C loops) when every answer is short."""
+    if max(map(len, map(itemgetter(_ANSWER), rows))) <= _SHORT and not any(map(itemgetter(_NULL), rows)):
         out.update(zip(map(itemgetter(_ID), rows), rows, strict=True))
         return
-    for n, (c, e, i, la, r, nul, v, line) in enumerate(rows, done + 1):
-        if line:
-            _add_parsed(out, share, _parse_line(path, n, line.encode()))
-            continue
-        answer = _answer(None) if nul else r if len(r) <= _SHORT else _answer(r)
-        out[i] = (share(c, c), share(e, e), i, share(la, la), answer, "", share(v, v), "")
+    for c, e, i, la, r, null, v in rows:
+        answer = _answer(None) if null else r if len(r) <= _SHORT else _answer(r)
+        out[i] = (share(c, c), share(e, e), i, share(la, la), answer, "", share(v, v))
 
 
-def _match_block(block: bytes) -> list[tuple[str, ...]] | None:
+def _match_block(block: bytes, lines: int) -> list[tuple[str, ...]] | None:
     """One row per line of the block (see _LINE), or None where the pattern cannot be used on it."""
     if any(c in block for c in _NOT_IN_BLOCK):
         return None
@@ -196,10 +193,8 @@ def _match_block(block: bytes) -> list[tuple[str, ...]] | None:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         return None  # read line by line: the error names the line
-    if not text.endswith("\n"):
-        text += "\n"
     rows = _LINE.findall(text)
-    return rows if len(rows) == text.count("\n") else None  # blank lines: line by line
+    return rows if len(rows) == lines else None  # a line it does not fit: the block line by line
 
 
 def _add_parsed(out: dict[str, Any], share: Any, x: dict[str, Any] | None) -> None:
@@ -207,7 +202,7 @@ def _add_parsed(out: dict[str, Any], share: Any, x: dict[str, Any] | None) -> No
         return
     sid, resp = x["id"], x.get("response")
     verdict, lang, cat, exp = x["verdict"], x["language"], x["category"], x["expected"]
-    out[sid] = (share(cat, cat), share(exp, exp), sid, share(lang, lang), _answer(resp), "", share(verdict, verdict), "")
+    out[sid] = (share(cat, cat), share(exp, exp), sid, share(lang, lang), _answer(resp), "", share(verdict, verdict))
 
 
 def _parse_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:

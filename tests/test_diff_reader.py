@@ -171,7 +171,7 @@ def test_fast_reader_agrees_with_json_loads_line_by_line(tmp_path: Path, monkeyp
     path = _write(tmp_path / "o.jsonl", lines)
     monkeypatch.setattr(diff, "_BLOCK", 4096)  # many blocks, a line split across each boundary
     fast = _read_compact(path)
-    monkeypatch.setattr(diff, "_match_block", lambda block: None)
+    monkeypatch.setattr(diff, "_match_block", lambda block, lines: None)
     assert fast == _read_compact(path)
     assert len(fast) == 2000 and fast["s00001"][diff._VERDICT] == lines[1]["verdict"]
 
