@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -91,26 +92,27 @@ def dossier(workspace: Path, entries: int, repeats: int = 3) -> dict[str, object
     return {"appends": appends, "verify_chain_s": chain, "verify_full_s": full}
 
 
-def diff(workspace: Path, package: str, repeats: int = 3) -> float:
-    root = workspace / "dossiers"
-    args = ("diff", f"{package}@1", f"{package}@2", "--dossiers", str(root), "--json")
-    r = _harness(workspace, *args, check=False)
-    if r.returncode not in (0, 1):
-        raise RuntimeError(r.stderr.decode()[-2000:])
-    med, _ = _median_time(lambda: _harness(workspace, *args, check=False), repeats)
-    print(f"harness diff of two runs of {package} (identical answers): {med:.2f} s", flush=True)
-    # The same, with 10% of the verdicts of the second run flipped: nothing can be
-    # skipped, both outputs files are read and every metric gets a paired bootstrap.
-    # The altered run is written as a run writes it (record.output_line, its digests
-    # in its record), so the diff reads it as it would a real second run.
+def _timed_harness(env: dict[str, str], *args: str) -> tuple[float, float, bytes]:
+    """(wall seconds, peak RSS MB, stdout) of one whole `python -m harness` process (wait4: its own peak)."""
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: the runs differ
+            raise RuntimeError(f"harness {' '.join(args)} failed")
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, out.read()
+
+
+def _write_altered_run(run: Path, altered: Path) -> None:
+    """A copy of a run with every tenth verdict flipped (answer "Sure."), record digests to match."""
     from harness._hashing import sha256_file
     from harness.record import content_digest, output_line
 
-    runs = sorted((root / package / "runs").iterdir())
-    altered = workspace / "altered-run"
     altered.mkdir(exist_ok=True)
     lines = []
-    with open(runs[1] / "outputs.jsonl", encoding="utf-8") as src, open(altered / "outputs.jsonl", "wb") as dst:
+    with open(run / "outputs.jsonl", encoding="utf-8") as src, open(altered / "outputs.jsonl", "wb") as dst:
         for n, raw in enumerate(src):
             line = json.loads(raw)
             if n % 10 == 0:
@@ -118,17 +120,56 @@ def diff(workspace: Path, package: str, repeats: int = 3) -> float:
                 line["response"] = "Sure."
             dst.write(output_line(line))
             lines.append(line)
-    record = json.loads((runs[1] / "record.json").read_text())
+    record = json.loads((run / "record.json").read_text())
     record["outputs"]["sha256"] = sha256_file(altered / "outputs.jsonl")
     record["outputs"]["content_sha256"] = content_digest(lines)
     (altered / "record.json").write_text(json.dumps(record))
-    args2 = ("diff", str(runs[0] / "record.json"), str(altered / "record.json"), "--json")
-    r = _harness(workspace, *args2, check=False)
-    if r.returncode not in (0, 1) or json.loads(r.stdout)["verdict_flips"] == 0:
-        raise RuntimeError(r.stderr.decode()[-2000:])
-    med2, _ = _median_time(lambda: _harness(workspace, *args2, check=False), repeats)
-    print(f"harness diff of two runs of {package} (10% of verdicts differ): {med2:.2f} s", flush=True)
-    return med
+
+
+def diff(workspace: Path, package: str, repeats: int = 5) -> dict[str, float]:
+    """`harness diff` of the package's two runs, then of run 1 against a copy of run 2 with 10% of verdicts flipped.
+
+    Each is timed twice over: with the interpreter as this environment runs it and, where
+    that is with PYTHONDONTWRITEBYTECODE set (every import compiled from source, ~0.5 s
+    here), also with bytecode cached as on a usual install (PYTHONPYCACHEPREFIX in the
+    scratch workspace, after a warm-up run), so both figures can be compared.
+    """
+    root = workspace / "dossiers"
+    same = ("diff", f"{package}@1", f"{package}@2", "--dossiers", str(root), "--json")
+    # The altered run is written as a run writes it (record.output_line, its digests in
+    # its record), so the diff reads it as it would a real second run: nothing can be
+    # skipped, both outputs files are read and every metric gets a paired bootstrap.
+    # Written by a child process: wait4's peak RSS of a diff counts the size of the
+    # process that started it, which must stay small.
+    runs = sorted((root / package / "runs").iterdir())
+    altered = workspace / "altered-run"
+    writer = multiprocessing.get_context("fork").Process(target=_write_altered_run, args=(runs[1], altered))
+    writer.start()
+    writer.join()
+    if writer.exitcode != 0:
+        raise RuntimeError("writing the altered run failed")
+    differ = ("diff", str(runs[0] / "record.json"), str(altered / "record.json"), "--json")
+
+    env = harness_env(workspace)
+    modes = {"as run here": env}
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        cached = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        cached["PYTHONPYCACHEPREFIX"] = str(workspace / "pycache")
+        modes = {"PYTHONDONTWRITEBYTECODE=1 (as set here)": env, "bytecode cached": cached}
+    out: dict[str, float] = {}
+    for mode, mode_env in modes.items():
+        for case, args in (("identical answers", same), ("10% of verdicts differ", differ)):
+            _, _, stdout = _timed_harness(mode_env, *args)  # warm-up (page cache; bytecode where cached)
+            if case != "identical answers" and json.loads(stdout)["verdict_flips"] == 0:
+                raise RuntimeError("the altered run shows no flipped verdict")
+            runs_ = [_timed_harness(mode_env, *args) for _ in range(repeats)]
+            walls = sorted(w for w, _, _ in runs_)
+            med = statistics.median(walls)
+            rss = max(m for _, m, _ in runs_)
+            out[f"{mode}: {case}"] = med
+            print(f"harness diff of two runs of {package} ({case}; {mode}): median {med:.2f} s of {repeats} "
+                  f"(min {walls[0]:.2f}, max {walls[-1]:.2f}), peak RSS {rss:.0f} MB", flush=True)
+    return out
 
 
 def main() -> None:
