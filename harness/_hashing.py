@@ -18,23 +18,30 @@ import rfc8785
 _BLOCK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        if os.fstat(fh.fileno()).st_size < _BLOCK:  # small files (records, bundles): one read, no buffer
-            data = fh.read()
-            while chunk := fh.read(_BLOCK):  # it grew since fstat
+def sha256_file(path: Path | str) -> str:
+    """Hex sha256 of a file's bytes, streamed.
+
+    Small files (records, bundles, outputs of small runs) are read with one ``os.read``
+    on a raw descriptor: a dossier verify hashes tens of thousands of them, and a Python
+    file object costs more than the hashing.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < _BLOCK:
+            data = os.read(fd, size + 1)
+            while len(data) > size and (chunk := os.read(fd, _BLOCK)):  # it grew since fstat
                 data += chunk
             return hashlib.sha256(data).hexdigest()
-        buf = bytearray(_BLOCK)
-        view = memoryview(buf)
-        while True:
-            n = fh.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-    return h.hexdigest()
+        h = hashlib.sha256()
+        with open(fd, "rb", buffering=0, closefd=False) as fh:
+            buf = bytearray(_BLOCK)
+            view = memoryview(buf)
+            while n := fh.readinto(buf):
+                h.update(view[:n])
+        return h.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def sha256_bytes(data: bytes) -> str:
