@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from harness._hashing import sha256_file
 from harness.errors import HarnessError, RecordError, SignatureError, UntrustedSignerError
-from harness.trust import IdentityRule, TrustPolicy
+from harness.trust import IdentityRule, TrustPolicy, check_key_hint
 
 SCHEMA_VERSION = 1
 """The only claim file schema this harness reads."""
@@ -212,18 +212,7 @@ class SignerSpec(_Frozen):
     @field_validator("key_hint")
     @classmethod
     def _hint(cls, value: str | None) -> str | None:
-        import base64
-        import binascii
-
-        if value is None:
-            return None
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(f"{value!r} is not base64") from None
-        if len(raw) != 32:
-            raise ValueError(f"{value!r} is not a key hint (base64 of a 32-byte sha256)")
-        return value
+        return check_key_hint(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> SignerSpec:

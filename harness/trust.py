@@ -479,6 +479,20 @@ def load_trusted_root(path: Path | None = None) -> Any:
 # ------------------------------------------------------------------ policy file
 
 
+def check_key_hint(value: str | None) -> str | None:
+    """A pydantic validator body for key hints (base64 of a key's 32-byte sha256), shared
+    by every file format that can name a key without carrying it."""
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{value!r} is not base64") from exc
+    if len(raw) != _HINT_BYTES:
+        raise ValueError(f"{value!r} is not a key hint (base64 of a 32-byte sha256; 'harness key' prints yours)")
+    return value
+
+
 class _KeyEntry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -489,18 +503,7 @@ class _KeyEntry(BaseModel):
     @field_validator("hint")
     @classmethod
     def _hint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"{value!r} is not base64") from exc
-        if len(raw) != _HINT_BYTES:
-            raise ValueError(
-                f"{value!r} is not a key hint (base64 of a 32-byte sha256; "
-                "'harness key' prints yours)"
-            )
-        return value
+        return check_key_hint(value)
 
     @model_validator(mode="after")
     def _some(self) -> _KeyEntry:
