@@ -21,9 +21,8 @@ from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RecordError
 from harness.package import Bootstrap
-from harness.record import RunRecord
+from harness.record import RunRecord, parse_output_line
 from harness.score import Scored, metric_outcome
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
@@ -166,7 +165,7 @@ def _read_compact(path: Path | None) -> dict[str, tuple[Any, ...]]:
             rows = _match_block(block, lines)
             if rows is None:
                 for n, raw in enumerate(io.BytesIO(block), done + 1):  # split as a file is: at b"\n" only
-                    _add_parsed(out, share, _parse_line(path, n, raw))
+                    _add_parsed(out, share, parse_output_line(path, n, raw))
             else:
                 _add_rows(out, share, rows)
             done += lines
@@ -201,23 +200,6 @@ def _add_parsed(out: dict[str, Any], share: Any, x: dict[str, Any] | None) -> No
     sid, resp = x["id"], x.get("response")
     verdict, lang, cat, exp = x["verdict"], x["language"], x["category"], x["expected"]
     out[sid] = (share(cat, cat), share(exp, exp), sid, share(lang, lang), _answer(resp), "", share(verdict, verdict))
-
-
-def _parse_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:
-    """One outputs line, checked as :func:`harness.record.read_outputs` checks it; None if blank."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RecordError(f"{path} line {n} is not valid UTF-8", hint="the outputs file is damaged") from None
-    if not line.strip():
-        return None
-    try:
-        x = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
-    if not isinstance(x, dict):
-        raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")
-    return x
 
 
 def _answer(resp: Any) -> str | bytes:

@@ -145,19 +145,26 @@ def content_digest(lines: Iterable[dict[str, Any]]) -> str:
 _DIGEST_CHUNK = 1024
 
 
+def parse_output_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:
+    """Line ``n`` of an outputs file as an object, None if blank; a damaged line is a RecordError."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{path} line {n} is not valid UTF-8", hint="the outputs file is damaged") from None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
+    if not isinstance(obj, dict):
+        raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")
+    return obj
+
+
 def read_outputs(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise RecordError(f"{path} line {n} is not valid UTF-8", hint="the outputs file is damaged") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
-            if not isinstance(obj, dict):
-                raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")
-            yield obj
+            obj = parse_output_line(path, n, raw)
+            if obj is not None:
+                yield obj
