@@ -1,0 +1,87 @@
+"""Records and dossiers written by an older harness (main at da9ff4b) still verify, diff and read.
+
+The fixture (tests/fixtures/legacy-da9ff4b, see its README) holds every kind of entry that
+harness wrote. Users' dossiers look like it, so a change to a format or its types that
+stops any of this is a break of the on-disk format, whatever the tests of new runs say.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "legacy-da9ff4b"
+RUN_KINDS = {1: "transformers", 2: "transformers", 3: "transformers", 7: "openai", 8: "transformers"}
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    """A copy of the fixture (commands that append must never touch the committed one)."""
+    shutil.copytree(FIXTURE, tmp_path / "legacy")
+    return tmp_path / "legacy"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().out
+
+
+def test_the_old_dossier_verifies_entry_by_entry(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(["dossier", "verify", "mini-safety", "--dossiers", str(legacy / "dossiers"),
+                      "--trust-key", str(legacy / "signer.pub.pem"), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["entries"] == 9 and report["signatures_checked"]
+    assert [s["entry"] for s in report["signers"]] == list(range(1, 10))
+
+
+def test_the_old_dossier_fails_without_its_signer(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The fixture's key is not in the test's trust store: the same check must then fail."""
+    code, out = _run(["dossier", "verify", "mini-safety", "--dossiers", str(legacy / "dossiers"), "--json"], capsys)
+    assert code == 1 and not json.loads(out)["ok"]
+
+
+@pytest.mark.parametrize("seq", sorted(RUN_KINDS))
+def test_each_old_run_verifies(seq: int, legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(["verify", f"mini-safety@{seq}", "--dossiers", str(legacy / "dossiers"),
+                      "--trust-key", str(legacy / "signer.pub.pem"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["ok"]
+
+
+def test_an_edited_old_record_is_named(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = json.loads((legacy / "dossiers" / "mini-safety" / "log.jsonl").read_bytes().split(b"\n")[0])
+    record = legacy / "dossiers" / "mini-safety" / first["record"]["path"]
+    raw = record.read_bytes()
+    assert b'"status":"complete"' in raw
+    record.write_bytes(raw.replace(b'"status":"complete"', b'"status":"incomplete"', 1))
+    code = main(["dossier", "verify", "mini-safety", "--dossiers", str(legacy / "dossiers"),
+                 "--trust-key", str(legacy / "signer.pub.pem")])
+    assert code == 1 and record.parent.name in capsys.readouterr().out
+
+
+def test_old_runs_diff(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = str(legacy / "dossiers")
+    code, out = _run(["diff", "mini-safety@1", "mini-safety@3", "--dossiers", d, "--json"], capsys)
+    same = json.loads(out)
+    assert code == 0 and same["no_change"] and same["outputs_identical"]  # the reproduction's re-run
+    code, out = _run(["diff", "mini-safety@1", "mini-safety@2", "--dossiers", d, "--json"], capsys)
+    seeds = json.loads(out)
+    assert code == 1 and "seeds" in seeds["changed_sections"] and "generation" in seeds["changed_sections"]
+    assert seeds["responses_changed"] > 0 and seeds["metrics"]
+    code, out = _run(["diff", "mini-safety@1", "mini-safety@7", "--dossiers", d, "--json"], capsys)
+    backends = json.loads(out)
+    assert code == 1 and {"model", "engine"} <= set(backends["changed_sections"])
+    assert any(c["key"] == "backend" and c["a"] == "transformers" and c["b"] == "openai" for c in backends["changes"])
+
+
+def test_old_timeline(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(["dossier", "log", "mini-safety", "--dossiers", str(legacy / "dossiers"), "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and [r["kind"] for r in rows] == [
+        "run", "run", "run", "reproduction", "rescore", "review", "run", "run", "baseline"]
+    assert rows[0]["model"] == "tiny-chat" and rows[6]["model"] == "fake-model"
+    assert "REPRODUCED (#4)" in rows[0]["later"] and any("reviewed by fixture" in x for x in rows[1]["later"])
