@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
     _add_json(pe)
     pi = psub.add_parser("import", help="check an archive and keep its package under its seal digest",
-                         epilog="example:\n  harness package import mini-safety-1.0.0-77f92743cfde.harness.tar.gz",
+                         epilog="example:\n  harness package import mini-safety-1.0.0-2145afd472c3.harness.tar.gz",
                          formatter_class=fmt)
     pi.add_argument("archive", type=Path)
     _add_json(pi)
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recorded parameters and seeds, compare per sample and per metric, and append a signed reproduction entry. "
         "See docs/reproduce.md.",
         epilog="examples:\n  harness reproduce mini-safety@latest\n"
-        "  harness reproduce dossiers/xstest/runs/<run-id>/record.json --archive xstest-2.0.0-09a6ea7da3d2.harness.tar.gz\n"
+        "  harness reproduce dossiers/xstest/runs/<run-id>/record.json --archive xstest-2.0.0-6721f29155e9.harness.tar.gz\n"
         "  harness reproduce mini-safety@2 --model other/model --allow-model-mismatch\n\n"
         "exit codes: 0 REPRODUCED (exact), 4 REPRODUCED WITHIN TOLERANCE, 5 NOT REPRODUCED,\n"
         "            1 record or dossier does not verify, 2 bad input (no package with that seal, wrong model, ...)",

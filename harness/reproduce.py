@@ -181,8 +181,7 @@ def build_environment(lockfile: Path, *, log: Any = None) -> Path:
     python = target / "bin" / "python"
     if (target / ".complete").is_file() and python.exists():
         return python
-    uv = shutil.which("uv")
-    cmd_uv = [uv] if uv else [sys.executable, "-m", "uv"]
+    cmd_uv = [uv_binary()]
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +197,8 @@ def build_environment(lockfile: Path, *, log: Any = None) -> Path:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)  # noqa: S603 - argv list
         except (OSError, subprocess.SubprocessError) as e:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise HarnessError(f"could not rebuild the environment: {e}", hint="install uv (`pip install uv`)") from None
+            raise HarnessError(f"could not rebuild the environment: {e}",
+                               hint="reinstall the harness (`make run` or `uv sync`), which installs uv with it") from None
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise HarnessError(
@@ -209,6 +209,28 @@ def build_environment(lockfile: Path, *, log: Any = None) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return python
+
+
+def uv_binary() -> str:
+    """The uv executable installed with the harness (``uv`` is one of its dependencies).
+
+    ``uv.find_uv_bin`` finds it wherever the install put it (the project's virtual
+    environment, a ``pip --user`` folder, ...), so a user whose PATH has no ``uv`` can
+    still rebuild; a ``uv`` on PATH is the fallback for installs without the package.
+    """
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise HarnessError(
+            "uv is not installed, and rebuilding the environment from the lockfile needs it",
+            hint="reinstall the harness with its dependencies (`make run`, or `uv sync`), which installs uv",
+        )
+    return found
 
 
 def reexec(python: Path, argv: Sequence[str], lock_sha256: str) -> int:
