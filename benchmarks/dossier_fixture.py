@@ -18,7 +18,7 @@ SAMPLES = 10
 
 
 def _record(i: int, prev: str | None, outputs: bytes, content: str) -> Any:
-    from harness._hashing import sha256_bytes
+    from harness._internal.hashing import sha256_bytes
     from harness.record import RunRecord
 
     return RunRecord.model_validate({
@@ -40,9 +40,9 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
     """Write `entries` runs into root/bench; returns {length: median seconds of 5 timed appends from there}."""
     import statistics
 
-    from harness import sign
-    from harness._hashing import sha256_bytes
-    from harness.dossier import GENESIS, Dossier, Entry, FileRef
+    from harness import signing as sign
+    from harness._internal.hashing import sha256_bytes
+    from harness.dossier.log import GENESIS, Dossier, Entry, FileRef
     from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, content_digest, output_line
 
     key = sign.load_or_create_key(config_dir)

@@ -39,7 +39,7 @@ def _harness(workspace: Path, *args: str, check: bool = True) -> subprocess.Comp
 
 def hashing(workspace: Path, size_mb: int, repeats: int = 3) -> dict[str, float]:
     """harness's streaming sha256 against coreutils sha256sum on the same file (page cache warm)."""
-    from harness._hashing import sha256_file
+    from harness._internal.hashing import sha256_file
 
     path = workspace / "blob.bin"
     if not path.is_file() or path.stat().st_size != size_mb << 20:
@@ -107,7 +107,7 @@ def _timed_harness(env: dict[str, str], *args: str) -> tuple[float, float, bytes
 
 def _write_altered_run(run: Path, altered: Path) -> None:
     """A copy of a run with every tenth verdict flipped (answer "Sure."), record digests to match."""
-    from harness._hashing import sha256_file
+    from harness._internal.hashing import sha256_file
     from harness.record import content_digest, output_line
 
     altered.mkdir(exist_ok=True)

@@ -18,7 +18,7 @@ def main() -> None:
     lock = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "lockfiles" / "harness.txt")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HARNESS_CACHE_DIR"] = tmp
-        from harness.reproduce import build_environment
+        from harness.audit.environment import build_environment
 
         t0 = time.perf_counter()
         python = build_environment(lock)

@@ -64,12 +64,12 @@ def default_vllm_python() -> Path:
 
 def harness_generation(workspace: Path, package: Path, base_url: str, model: str, concurrency: int) -> dict[str, float]:
     """The harness's own generation phase (requests, scoring, journal), timed in-process."""
-    from harness.data import load_samples, resolve_sources
+    from harness.backends.openai import OpenAIBackend
     from harness.journal import Journal
-    from harness.models import OpenAIBackend
-    from harness.package import check_package
+    from harness.packages.data import load_samples, resolve_sources
+    from harness.packages.seal import check_package
     from harness.run import generate_all
-    from harness.score import make_scorer
+    from harness.scoring.factory import make_scorer
 
     pkg = check_package(package)
     samples = load_samples(pkg, resolve_sources(pkg))
@@ -120,8 +120,8 @@ def main() -> None:
     args = ap.parse_args()
     if not args.vllm_python.is_file():
         sys.exit(f"no vLLM environment at {args.vllm_python}: create it with `make vllm-test` (nox -s vllm) first")
-    from harness.models import DEFAULT_MODEL_DIR
-    from harness.serve import VLLMServer
+    from harness.backends.base import DEFAULT_MODEL_DIR
+    from harness.backends.vllm import VLLMServer
 
     version = subprocess.run([str(args.vllm_python), "-c", "import vllm; print(vllm.__version__)"],
                              capture_output=True, text=True).stdout.strip().splitlines()[-1:]

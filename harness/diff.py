@@ -14,16 +14,16 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any
 
-from harness.package import Bootstrap
+from harness.packages.manifest import Bootstrap
 from harness.record import RunRecord, parse_output_line
-from harness.score import Scored, metric_outcome
+from harness.scoring.metrics import Scored, metric_outcome
+from harness.scoring.stats import paired_ci_from_counts
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
 _RESAMPLES = 2000
@@ -277,7 +277,7 @@ def diff_runs(
 def _diffs_by_group(metric: str, tally: Counter[tuple[Any, ...]]) -> dict[str, dict[float, int]]:
     """Per group, how many samples the metric counts in both runs with each paired difference b - a.
 
-    The bootstrap only needs these counts (see :func:`paired_delta_ci_counts`), so the
+    The bootstrap only needs these counts (see :func:`harness.scoring.stats.paired_delta_ci`), so the
     per-sample pairs are never built. Groups follow run a's language and category.
     """
     out: dict[str, dict[float, int]] = {"overall": {}}
@@ -298,48 +298,5 @@ def _paired_ci(diff_counts: dict[float, int]) -> tuple[float, float, int]:
     n = sum(diff_counts.values())
     if n == 0:
         return 0.0, 0.0, 0
-    lo, hi = _ci_from_counts(diff_counts, n, Bootstrap(resamples=_RESAMPLES), _SEED)
+    lo, hi = paired_ci_from_counts(diff_counts, n, Bootstrap(resamples=_RESAMPLES), _SEED)
     return lo, hi, n
-
-
-def paired_delta_ci_counts(pairs: Sequence[tuple[float, float]], boot: Bootstrap, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap of mean(b - a) over pairs, drawn as counts instead of indices.
-
-    Resampling n pairs with replacement only decides how many times each distinct
-    difference is drawn (-1, 0 or +1 for success outcomes): a Multinomial(n, shares)
-    draw. Same distribution as :func:`harness.score.paired_delta_ci`, at O(resamples)
-    instead of O(resamples x n): 0.1 s instead of seconds for 100,000 pairs. (The run
-    record's language comparisons keep the index form, so recorded CIs do not move.)
-    """
-    import numpy as np
-
-    n = len(pairs)
-    if n == 0:
-        return (float("nan"), float("nan"))
-    diffs = np.array([b - a for a, b in pairs], dtype=float)
-    if not diffs.any():
-        return (0.0, 0.0)
-    values, counts = np.unique(diffs, return_counts=True)
-    return _multinomial_ci(values, counts, n, boot, seed)
-
-
-def _ci_from_counts(diff_counts: dict[float, int], n: int, boot: Bootstrap, seed: int) -> tuple[float, float]:
-    """:func:`paired_delta_ci_counts` from how many pairs have each difference (what np.unique gives)."""
-    import numpy as np
-
-    present = sorted(d for d, k in diff_counts.items() if k)
-    if not any(present):
-        return (0.0, 0.0)
-    values = np.array(present, dtype=float)
-    counts = np.array([diff_counts[d] for d in present], dtype=np.intp)
-    return _multinomial_ci(values, counts, n, boot, seed)
-
-
-def _multinomial_ci(values: Any, counts: Any, n: int, boot: Bootstrap, seed: int) -> tuple[float, float]:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    means = rng.multinomial(n, counts / n, size=boot.resamples) @ values / n
-    alpha = (1.0 - boot.confidence) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)

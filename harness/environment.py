@@ -18,9 +18,12 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-import harness
-from harness._hashing import sha256_file
+from harness._internal.hashing import sha256_file
+from harness._internal.version import __version__
 from harness.errors import LockfileError
+
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+"""The folder holding the ``harness`` package: a git checkout when run from source."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def environment_match(path: Path) -> dict[str, Any]:
 
 def _git_commit() -> dict[str, Any]:
     """The harness's own commit, when it runs from a checkout (None from a wheel)."""
-    root = Path(harness.__file__).resolve().parent.parent
+    root = _SOURCE_ROOT
     if not (root / ".git").exists():
         return {"commit": None, "dirty": None}
     try:
@@ -146,7 +149,7 @@ def _git_commit() -> dict[str, Any]:
 
 
 def harness_info() -> dict[str, Any]:
-    return {"version": harness.__version__, **_git_commit()}
+    return {"version": __version__, **_git_commit()}
 
 
 def platform_info() -> dict[str, Any]:

@@ -96,6 +96,14 @@ class RunIncompleteError(HarnessError):
     exit_code = 3
 
 
+class JournalError(HarnessError):
+    """The journal of an unfinished run cannot be used."""
+
+
+class ClaimError(HarnessError):
+    """The claim file is missing, malformed, or asks for something impossible."""
+
+
 class RunInterruptedError(HarnessError):
     """The run was stopped (Ctrl-C); what it finished is kept in its journal for resuming."""
 

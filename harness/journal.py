@@ -27,25 +27,21 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness._crashpoint import crashpoint
-from harness._hashing import _fsync_dir, atomic_write, canonical_digest
-from harness.errors import HarnessError
+from harness._internal.crashpoint import crashpoint
+from harness._internal.files import atomic_write
+from harness._internal.files import fsync_dir as _fsync_dir
+from harness._internal.hashing import canonical_digest
+from harness.dossier.log import Dossier, Entry
+from harness.errors import JournalError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, output_line
-
-if TYPE_CHECKING:
-    from harness.dossier import Dossier, Entry
 
 STATE_NAME = "run.json"
 STATE_SCHEMA_VERSION = 1
 SYNC_INTERVAL_S = 0.05
-
-
-class JournalError(HarnessError):
-    """The journal of an unfinished run cannot be used."""
 
 
 class RunState(BaseModel):

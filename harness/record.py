@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from harness._hashing import canonical_digest, canonical_json
+from harness._internal.frozen import Frozen
+from harness._internal.hashing import canonical_digest, canonical_json
 from harness.errors import RecordError
 
 RECORD_SCHEMA_VERSION = 1
@@ -29,11 +30,7 @@ OUTPUTS_NAME = "outputs.jsonl"
 VOLATILE_OUTPUT_FIELDS = frozenset({"timing", "attempts"})
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PackageRef(_Frozen):
+class PackageRef(Frozen):
     name: str
     version: str
     seal: str
@@ -41,13 +38,13 @@ class PackageRef(_Frozen):
     license: str
 
 
-class DataRef(_Frozen):
+class DataRef(Frozen):
     id: str
     sha256: str
     size: int
 
 
-class LockRef(_Frozen):
+class LockRef(Frozen):
     lockfile: str
     sha256: str
     matches: bool
@@ -56,7 +53,7 @@ class LockRef(_Frozen):
     mismatches: list[dict[str, Any]]
 
 
-class OutputsRef(_Frozen):
+class OutputsRef(Frozen):
     path: str
     sha256: str
     content_sha256: str
@@ -65,7 +62,7 @@ class OutputsRef(_Frozen):
     unparsed: int = 0
 
 
-class RunRecord(_Frozen):
+class RunRecord(Frozen):
     """record.json, schema version 1."""
 
     schema_version: Literal[1] = RECORD_SCHEMA_VERSION

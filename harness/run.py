@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness._crashpoint import crashpoint
-from harness._hashing import sha256_bytes, sha256_file
-from harness.data import Sample, load_samples, resolve_sources
+from harness._internal.crashpoint import crashpoint
+from harness._internal.hashing import sha256_bytes, sha256_file
+from harness._internal.seeds import SEED_RULE, derive_seed
+from harness.backends.base import DEFAULT_MODEL_DIR, Backend, GenerationRequest, GenerationResult
+from harness.backends.load import load_backend
+from harness.backends.vllm import VLLMServer
 from harness.diff import DiffReport, diff_runs
-from harness.dossier import Dossier, Entry
+from harness.dossier.log import Dossier, Entry
 from harness.environment import environment_match, harness_info, platform_info
-from harness.errors import HarnessError, RunInterruptedError, SealError
+from harness.errors import HarnessError, JournalError, RunInterruptedError, SealError
 from harness.journal import (
     Journal,
-    JournalError,
     RunState,
     WorkDir,
     commit_run,
@@ -33,31 +35,21 @@ from harness.journal import (
     read_journal,
     recover_commit,
 )
-from harness.models import (
-    DEFAULT_MODEL_DIR,
-    Backend,
-    GenerationRequest,
-    GenerationResult,
-    load_backend,
-)
-from harness.package import Package, check_package, resolve_package, summarize
+from harness.packages.data import Sample, load_samples, resolve_sources
+from harness.packages.package import Package, resolve_package
+from harness.packages.seal import check_package, summarize
 from harness.record import OUTPUTS_NAME, RunRecord, content_digest
-from harness.score import (
+from harness.scoring.factory import make_scorer
+from harness.scoring.metrics import (
     BaselineVerdict,
     MetricValue,
     Scored,
     check_baselines,
     compare_languages,
     compute_metrics,
-    make_scorer,
 )
-
-SEED_RULE = "int(sha256(f'{run_seed}:{purpose}').hexdigest()[:8], 16)"
-
-
-def derive_seed(run_seed: int, purpose: str) -> int:
-    """A 32-bit seed for one purpose, so every consumer of randomness is independent."""
-    return int(sha256_bytes(f"{run_seed}:{purpose}".encode())[:8], 16)
+from harness.signing.keys import load_or_create_key
+from harness.signing.sign import PREDICATE_TYPE_RUN, sign_statement, sign_statement_keyless
 
 
 def seed_plan(run_seed: int) -> dict[str, Any]:
@@ -317,8 +309,6 @@ def run_package(opts: RunOptions) -> RunResult:
 
     server = None
     if opts.serve:
-        from harness.serve import VLLMServer
-
         server = VLLMServer(opts.model or str(DEFAULT_MODEL_DIR), seed=run_seed, extra_args=opts.engine_args,
                             deterministic=opts.deterministic, python=opts.vllm_python)
         server.start()
@@ -373,8 +363,6 @@ def _run_in(
     plan: dict[str, Any], backend: Backend, started: str, t0: float, notices: list[str],
 ) -> RunResult:
     """Generate what the journal lacks, then record, sign and commit; every step survives a kill."""
-    from harness import sign
-
     m = pkg.manifest
     identity = backend.identity
     committed = recover_commit(work, dossier)
@@ -403,7 +391,7 @@ def _run_in(
         work.write_state(state)
         notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
     todo = missing(samples, done)
-    _preload("numpy", "harness.sign")
+    _preload("numpy", "sigstore.dsse", "sigstore_models.bundle.v1")
     with Journal(work.journal) as journal:
         try:
             lines = done + generate_all(backend, todo, gen, run_seed, scorer, journal, opts.progress)
@@ -465,11 +453,11 @@ def _run_in(
     key_created = None
     crashpoint("before-sign")
     if opts.sign == "sigstore":
-        bundle = sign.sign_statement_keyless(subjects, sign.PREDICATE_TYPE_RUN, summary, staging=opts.sigstore_staging)
+        bundle = sign_statement_keyless(subjects, PREDICATE_TYPE_RUN, summary, staging=opts.sigstore_staging)
     else:
-        key = sign.load_or_create_key(opts.config_dir)
+        key = load_or_create_key(opts.config_dir)
         key_created = key.path if key.created else None
-        bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, summary, key)
+        bundle = sign_statement(subjects, PREDICATE_TYPE_RUN, summary, key)
     crashpoint("signed")
     previous = None
     prev_entry = dossier.last_run() if prev_seq else None  # the head may be a review, reproduction, ...

@@ -7,12 +7,11 @@ any of the three files is reported against the file that changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness._hashing import sha256_file
+from harness._internal.hashing import sha256_file
 from harness.errors import RecordError, SignatureError
 from harness.record import (
     BUNDLE_NAME,
@@ -23,6 +22,8 @@ from harness.record import (
     parse_record,
     read_outputs,
 )
+from harness.signing.sign import PREDICATE_TYPE_RUN
+from harness.signing.verify import Trusted, verify_bundle
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,7 @@ class VerifyResult:
     signer_details: dict[str, Any] | None = None
 
 
-def verify_run_files(record_path: Path, bundle_path: Path, outputs_path: Path, trusted: Sequence[Any]) -> VerifyResult:
-    from harness.sign import PREDICATE_TYPE_RUN, verify_bundle
-
+def verify_run_files(record_path: Path, bundle_path: Path, outputs_path: Path, trusted: Trusted) -> VerifyResult:
     for p, what in ((record_path, "record"), (bundle_path, "signature bundle"), (outputs_path, "outputs file")):
         if not p.is_file():
             raise RecordError(f"{what} {p} is missing", hint="restore it from the dossier's copy")
@@ -81,6 +80,6 @@ def run_files(record_or_dir: Path) -> tuple[Path, Path, Path]:
     return record, d / BUNDLE_NAME, d / OUTPUTS_NAME
 
 
-def verify_record(path: Path, trusted: Sequence[Any]) -> VerifyResult:
+def verify_record(path: Path, trusted: Trusted) -> VerifyResult:
     record, bundle, outputs = run_files(path)
     return verify_run_files(record, bundle, outputs, trusted)

@@ -21,23 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import sign
-from harness.claim import (
-    CheckOptions,
-    ClaimError,
-    binomial_test,
-    check_claim,
-    clopper_pearson,
-    load_claim,
-    matches_claimed,
-    parse_claim,
-)
+from harness import signing as sign
+from harness.audit.claim import CheckOptions, check_claim, load_claim, matches_claimed, parse_claim
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.errors import ClaimError, HarnessError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, parse_record
-from harness.report import to_html, to_markdown, write_reports
-from harness.sign import default_trust_store, load_or_create_key
-from harness.trust import TrustPolicy
+from harness.report.claim_report import to_html, to_markdown, write_reports
+from harness.scoring.stats import binomial_test, clopper_pearson
+from harness.signing.keys import default_trust_store, load_or_create_key
+from harness.signing.policy import TrustPolicy
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 40

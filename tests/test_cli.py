@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser, main
+from harness.cli import main
+from harness.cli.parser import build_parser
 
 
 def _subcommands() -> list[list[str]]:

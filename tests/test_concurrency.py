@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import sign
-from harness.dossier import Dossier
+from harness import signing as sign
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.record import OUTPUTS_NAME, RunRecord, parse_record
 from harness.run import RunOptions, run_package
 
@@ -28,7 +29,7 @@ APPENDS = 50
 
 def _worker(dossier_root: str, template_dir: str, config_dir: str, worker: int, go: object) -> None:
     """Runs in a child process: append APPENDS records, each with its own run id."""
-    from harness._hashing import sha256_bytes, sha256_file
+    from harness._internal.hashing import sha256_bytes, sha256_file
 
     d = Dossier(Path(dossier_root))
     key = sign.load_or_create_key(Path(config_dir))
@@ -83,6 +84,6 @@ def test_four_processes_append_200_entries(template: tuple[Path, Path], tmp_path
     # The workers really interleaved (otherwise this test would prove little about locking).
     switches = sum(1 for a, b in zip(ids, ids[1:], strict=False) if a[:2] != b[:2])
     assert switches >= WORKERS - 1
-    report = d.verify(sign.default_trust_store(cfg))
+    report = verify_dossier(d, sign.default_trust_store(cfg))
     assert report.ok, report.problems[:3]
     assert report.entries == WORKERS * APPENDS

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import _dataset_rows, _fast_rows, _read_rows
-from harness.package import resolve_package
+from harness.packages.data import _dataset_rows, _fast_rows, _read_rows
+from harness.packages.package import resolve_package
 
 from .conftest import REPO, SHARED
 

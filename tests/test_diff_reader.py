@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from harness.diff import _RESAMPLES, _SEED, _read_compact, diff_runs, paired_delta_ci_counts
+from harness.diff import _RESAMPLES, _SEED, _read_compact, diff_runs
 from harness.errors import RecordError
-from harness.package import Bootstrap
+from harness.packages.manifest import Bootstrap
 from harness.record import (
     DataRef,
     LockRef,
@@ -29,7 +29,8 @@ from harness.record import (
     output_line,
     read_outputs,
 )
-from harness.score import Scored, metric_outcome
+from harness.scoring.metrics import Scored, metric_outcome
+from harness.scoring.stats import paired_delta_ci
 
 METRICS = ("refusal_rate", "attack_success_rate", "over_refusal_rate", "compliance_rate", "accuracy")
 LANGS = ("en", "de", "ja")
@@ -77,7 +78,7 @@ def _reference(a: RunRecord, b: RunRecord, fa: Path, fb: Path) -> dict[str, Any]
                 pairs.setdefault(key, []).append((float(oa), float(ob)))
         group = pairs.get(m["group"], [])
         if group:
-            lo, hi = paired_delta_ci_counts(group, Bootstrap(resamples=_RESAMPLES), _SEED)
+            lo, hi = paired_delta_ci(group, Bootstrap(resamples=_RESAMPLES), _SEED)
         else:
             half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
             lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half

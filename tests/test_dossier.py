@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.dossier import GENESIS, Dossier, Entry, FileRef
+from harness.dossier.log import GENESIS, Dossier, Entry, FileRef
+from harness.dossier.verify import verify_dossier
 
 
 def _fake(seq: int, prev: str, tag: str = "x") -> Entry:
@@ -24,7 +25,7 @@ def test_append_chains_entries(tmp_path: Path) -> None:
     e1 = d.append(_fake)
     e2 = d.append(_fake)
     assert (e1.seq, e1.prev) == (1, GENESIS)
-    assert e2.seq == 2 and e2.prev == hashlib.sha256(d._parsed()[0][1]).hexdigest()
+    assert e2.seq == 2 and e2.prev == hashlib.sha256(d.parsed_lines()[0][1]).hexdigest()
     assert d.head()[0] == 2
     assert [e.run_id for e in d.entries()] == ["x1", "x2"]
     assert d.resolve("latest").run_id == "x2" and d.resolve("1").run_id == "x1" and d.resolve("-1").run_id == "x1"
@@ -56,7 +57,7 @@ def test_concurrent_appends_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    parsed = Dossier(root)._parsed()
+    parsed = Dossier(root).parsed_lines()
     assert [e.seq for e, _ in parsed] == list(range(1, 46))
     prev = GENESIS
     for e, line in parsed:
@@ -69,5 +70,5 @@ def test_malformed_line_is_reported(tmp_path: Path, bad: str) -> None:
     d = Dossier(tmp_path / "p")
     d.root.mkdir(parents=True)
     d.log.write_text(bad + "\n")
-    rep = d.verify([])
+    rep = verify_dossier(d, [])
     assert not rep.ok and "line 1 is not a valid dossier entry" in rep.problems[0].what

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.base import GenerationRequest
+from harness.backends.openai import OpenAIBackend
 from harness.cli import main
-from harness.dossier import Dossier
-from harness.models import GenerationRequest, OpenAIBackend
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.record import read_outputs
 from harness.run import RunOptions, run_package
-from harness.sign import default_trust_store
+from harness.signing.keys import default_trust_store
 
 from .fake_openai import ANSWER, REFUSAL, FakeOpenAI
 
@@ -182,7 +184,7 @@ def test_a_run_through_the_whole_fault_matrix(pkg_dir: Path, tmp_path: Path, cap
             assert x["attempts"] == 1 and x["error"] is None
         assert x["response"] in ("", ANSWER, REFUSAL)  # no fragment of a broken body anywhere
     # The incomplete run is still signed and chained: what was done can be checked.
-    report = d.verify(default_trust_store(tmp_path / "cfg"))
+    report = verify_dossier(d, default_trust_store(tmp_path / "cfg"))
     assert report.ok, report.problems
 
 
@@ -217,7 +219,7 @@ def test_a_server_that_dies_mid_run_and_comes_back(pkg_dir: Path, tmp_path: Path
 def test_a_server_gone_for_good_gives_an_incomplete_run_not_a_crash(pkg_dir: Path, tmp_path: Path) -> None:
     with FakeOpenAI() as srv:
         srv_url = srv.url
-        from harness import models
+        from harness.backends import openai as models
 
         real = models.OpenAIBackend.__init__
 

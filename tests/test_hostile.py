@@ -19,19 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import data as data_mod
 from harness.cli import main
-from harness.data import load_samples, resolve_sources
-from harness.dossier import Dossier
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.errors import DataError, HarnessError, ManifestError, PackageError, SealError
-from harness.package import (
-    MAX_MANIFEST_BYTES,
-    check_package,
-    load_package,
-    parse_manifest,
-    parse_seal,
-    seal_package,
-)
+from harness.packages import data as data_mod
+from harness.packages.data import load_samples, resolve_sources
+from harness.packages.manifest import MAX_MANIFEST_BYTES, parse_manifest, parse_seal
+from harness.packages.package import load_package
+from harness.packages.seal import check_package, seal_package
 from harness.record import parse_record, read_outputs
 
 from .conftest import REPO
@@ -133,7 +129,7 @@ def test_a_dossier_entry_cannot_point_outside_the_dossier(tmp_path: Path) -> Non
     d.log.write_bytes(json.dumps(entry).encode() + b"\n")
     with pytest.raises(HarnessError, match="not inside the dossier"):
         d.entries()
-    report = d.verify([])
+    report = verify_dossier(d, [])
     assert not report.ok and "not inside the dossier" in report.problems[0].what
 
 
@@ -327,7 +323,8 @@ def samples_of_each_file(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 @pytest.mark.parametrize("kind", ["manifest", "seal", "record", "outputs", "bundle", "log", "policy"])
 def test_parsers_fail_only_with_harness_errors(kind: str, samples_of_each_file: dict[str, bytes], tmp_path: Path) -> None:
-    from harness import sign, trust
+    from harness import signing as sign
+    from harness import signing as trust
 
     original = samples_of_each_file[kind]
     target = tmp_path / kind
@@ -350,7 +347,7 @@ def test_parsers_fail_only_with_harness_errors(kind: str, samples_of_each_file: 
             d.log.write_bytes(blob)
             _only_harness_errors(d.entries)
             _only_harness_errors(d.head)
-            _only_harness_errors(d.verify, [])
+            _only_harness_errors(verify_dossier, d, [])
         else:
             _only_harness_errors(trust.load_trust_policy, target)
 

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness.backends.base import GenerationRequest
+from harness.backends.openai import OpenAIBackend
 from harness.errors import BackendError
-from harness.models import GenerationRequest, OpenAIBackend
 
 from .fake_openai import ANSWER, FakeOpenAI
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.base import GenerationRequest
+from harness.backends.openai import OpenAIBackend
 from harness.errors import BackendError
-from harness.models import GenerationRequest, OpenAIBackend
 from harness.run import RunOptions, run_package
 
 from .fake_openai import FakeOpenAI

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.data import load_samples, resolve_sources
 from harness.errors import DataError, LockfileError, ManifestError, PackageError, SealError
-from harness.package import check_package, compute_seal, load_package, seal_package
+from harness.packages.data import load_samples, resolve_sources
+from harness.packages.package import load_package
+from harness.packages.seal import check_package, compute_seal, seal_package
 
 from .conftest import REPO
 

@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-import harness._hashing
-import harness.data
-import harness.package
-from harness import _hashing
-from harness.data import resolve_sources
-from harness.dossier import Dossier
+import harness.packages.data
+import harness.packages.seal
+from harness._internal import hashing as _hashing
+from harness.backends.base import GenerationRequest
+from harness.backends.openai import OpenAIBackend
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.environment import installed_versions
-from harness.models import GenerationRequest, OpenAIBackend
-from harness.package import check_package
+from harness.packages.data import resolve_sources
+from harness.packages.package import load_package
+from harness.packages.seal import check_package
 from harness.run import RunOptions, run_package
 
 from .fake_openai import FakeOpenAI
@@ -39,17 +41,17 @@ def _two_runs(pkg_dir: Path, tmp_path: Path) -> Dossier:
 
 def test_chain_only_verify_catches_tampering_but_not_signers(pkg_dir: Path, tmp_path: Path) -> None:
     d = _two_runs(pkg_dir, tmp_path)
-    assert d.verify([], chain_only=True).ok  # no trusted keys needed: signatures are not checked
-    assert not d.verify([]).ok  # the full check refuses an untrusted signer
+    assert verify_dossier(d, [], chain_only=True).ok  # no trusted keys needed: signatures are not checked
+    assert not verify_dossier(d, []).ok  # the full check refuses an untrusted signer
     entry = d.entries()[0]
     rec = d.root / entry.record.path
     rec.write_bytes(rec.read_bytes().replace(b'"complete"', b'"COMPLETE"'))
-    report = d.verify([], chain_only=True)
+    report = verify_dossier(d, [], chain_only=True)
     assert not report.ok and any("record file differs" in p.what for p in report.problems)
     assert not report.as_dict()["signatures_checked"]
     lines = d.log.read_bytes().splitlines(keepends=True)
     d.log.write_bytes(lines[1])  # drop the first entry
-    report = d.verify([], chain_only=True)
+    report = verify_dossier(d, [], chain_only=True)
     assert any("chain broken" in p.what for p in report.problems)
 
 
@@ -61,7 +63,7 @@ def test_in_package_data_is_hashed_once_per_run(pkg_dir: Path, monkeypatch: pyte
         calls.append(Path(path).name)
         return real(path)
 
-    for mod in (harness.package, harness.data):
+    for mod in (harness.packages.seal, harness.packages.data):
         monkeypatch.setattr(mod, "sha256_file", counting)
     pkg = check_package(pkg_dir)
     sources = resolve_sources(pkg)
@@ -69,7 +71,7 @@ def test_in_package_data_is_hashed_once_per_run(pkg_dir: Path, monkeypatch: pyte
     assert sources[0].sha256 == real(pkg_dir / "data" / "prompts.jsonl")
     # a package not checked in this process still hashes (and so verifies) its data
     calls.clear()
-    resolve_sources(harness.package.load_package(pkg_dir))
+    resolve_sources(load_package(pkg_dir))
     assert calls.count("prompts.jsonl") == 1
 
 
@@ -77,7 +79,7 @@ def test_sha256_file_small_and_large(tmp_path: Path) -> None:
     for size in (0, 10, (1 << 20) - 1, 1 << 20, (3 << 20) + 7):
         p = tmp_path / f"f{size}"
         p.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
-        assert harness._hashing.sha256_file(p) == hashlib.sha256(p.read_bytes()).hexdigest()
+        assert _hashing.sha256_file(p) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def test_installed_versions_agree_with_importlib_metadata() -> None:
@@ -128,7 +130,7 @@ def test_run_outputs_are_identical_to_a_sequential_run(pkg_dir: Path, tmp_path: 
 def test_content_digest_is_the_canonical_digest_of_the_sorted_stable_lines(n: int) -> None:
     import random
 
-    from harness._hashing import canonical_digest
+    from harness._internal.hashing import canonical_digest
     from harness.record import VOLATILE_OUTPUT_FIELDS, content_digest
 
     lines = [{"id": f"s{i:05d}", "response": "é" * (i % 7), "verdict": "refusal", "seed": i,
@@ -155,22 +157,27 @@ def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: P
     assert slow.metrics == fast.metrics
 
 
-def test_count_bootstrap_agrees_with_index_bootstrap() -> None:
+def test_count_bootstrap_agrees_with_an_index_bootstrap() -> None:
+    """The paired bootstrap draws counts of each difference; resampling pair indices (the
+    textbook form, written out here) has the same distribution."""
     import random
 
-    from harness.diff import paired_delta_ci_counts
-    from harness.package import Bootstrap
-    from harness.score import paired_delta_ci
+    import numpy as np
+
+    from harness.packages.manifest import Bootstrap
+    from harness.scoring.stats import paired_delta_ci
 
     rng = random.Random(3)
     pairs = [(float(rng.random() < 0.6), float(rng.random() < 0.5)) for _ in range(3000)]
     boot = Bootstrap(resamples=4000)
-    lo1, hi1 = paired_delta_ci(pairs, boot, 11)
-    lo2, hi2 = paired_delta_ci_counts(pairs, boot, 11)
+    diffs = np.array([b - a for a, b in pairs])
+    idx = np.random.default_rng(11).integers(0, len(pairs), size=(boot.resamples, len(pairs)))
+    lo1, hi1 = np.quantile(diffs[idx].mean(axis=1), [0.025, 0.975])
+    lo2, hi2 = paired_delta_ci(pairs, boot, 11)
     mean = sum(b - a for a, b in pairs) / len(pairs)
     assert lo2 < mean < hi2
     assert abs(lo1 - lo2) < 0.006 and abs(hi1 - hi2) < 0.006  # same distribution: ~0.035 wide intervals
-    assert paired_delta_ci_counts([(1.0, 1.0)] * 10, boot, 1) == (0.0, 0.0)
+    assert paired_delta_ci([(1.0, 1.0)] * 10, boot, 1) == (0.0, 0.0)
 
 
 def test_generate_inside_another_event_loop_uses_a_helper_thread() -> None:

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from harness._hashing import sha256_file
+from harness._internal.hashing import sha256_file
+from harness.audit.review import _strip_baselines
 from harness.cli import main
-from harness.dossier import Dossier, EventEntry
-from harness.package import check_package, load_package, seal_package
+from harness.dossier.log import Dossier, EventEntry
+from harness.packages.package import load_package
+from harness.packages.seal import check_package, seal_package
 from harness.record import read_outputs
-from harness.review import _strip_baselines
 from harness.run import RunOptions, run_package
-from harness.score import RefusalClassifier, load_patterns
+from harness.scoring.refusal import RefusalClassifier, load_patterns
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +126,7 @@ def test_altered_package_is_refused(home: Path, capsys: pytest.CaptureFixture[st
 def test_tampered_record_or_untrusted_signer_is_refused(home: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     other = tmp_path / "other.pub"
-    from harness.sign import load_or_create_key
+    from harness.signing.keys import load_or_create_key
 
     key = load_or_create_key(tmp_path / "other-config")
     other.write_bytes(key.public_key_path.read_bytes())
@@ -279,7 +280,7 @@ def test_approve_verify_and_log(home: Path, capsys: pytest.CaptureFixture[str]) 
 def test_environment_is_rebuilt_from_the_lockfile_and_the_run_happens_there(
         home: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """--env rebuild: a uv venv from lockfiles/harness.txt (cached by its digest), harness re-executed inside it."""
-    from harness.reproduce import env_dir
+    from harness.audit.environment import env_dir
 
     rc = main(["reproduce", "small@1", "--env", "rebuild", "--json"])
     out = json.loads(capfd.readouterr().out)
@@ -294,7 +295,7 @@ def test_environment_is_rebuilt_from_the_lockfile_and_the_run_happens_there(
 
 
 def test_auto_rebuilds_only_when_the_environment_differs(home: Path) -> None:
-    from harness.reproduce import environment_plan
+    from harness.audit.environment import environment_plan
 
     pkg = load_package(home / "packages" / "small")
     assert environment_plan(pkg, "auto") == {**environment_plan(pkg, "auto"), "rebuild": False, "matches": True}
@@ -309,9 +310,8 @@ def test_auto_rebuilds_only_when_the_environment_differs(home: Path) -> None:
 @pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "xstest").is_dir(), reason="needs the data mirror ../shared/data")
 def test_archive_of_an_upstream_package_carries_its_verified_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The archive brings the upstream file; after import no mirror is needed to read the package."""
-    from harness.archive import export_package, import_archive
-    from harness.data import load_samples, resolve_sources
-    from harness.reproduce import find_package
+    from harness.packages.archive import export_package, find_package, import_archive
+    from harness.packages.data import load_samples, resolve_sources
 
     monkeypatch.chdir(REPO)
     path, pkg = export_package("xstest", tmp_path / "x.harness.tar.gz", mirror=REPO.parent / "shared" / "data")

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 
 from harness import run as run_mod
-from harness.dossier import Dossier
-from harness.errors import RunInterruptedError
-from harness.journal import JournalError, read_journal
-from harness.models import GenerationRequest, GenerationResult, ModelIdentity
+from harness.backends.base import GenerationRequest, GenerationResult, ModelIdentity
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
+from harness.errors import JournalError, RunInterruptedError
+from harness.journal import read_journal
 from harness.record import read_outputs
 from harness.run import RunOptions, run_package
-from harness.sign import default_trust_store
+from harness.signing.keys import default_trust_store
 
 from .conftest import REPO
 from .fake_openai import FakeOpenAI
@@ -75,7 +76,7 @@ def test_resume_generates_only_what_is_missing(pkg_dir: Path, tmp_path: Path, mo
     assert any("resuming run" in n for n in res.notices)
     ids = [x["id"] for x in read_outputs(res.run_dir / "outputs.jsonl")]
     assert len(ids) == len(set(ids)) == 120
-    assert Dossier.for_package("mini-safety", d).verify(default_trust_store()).ok
+    assert verify_dossier(Dossier.for_package("mini-safety", d), default_trust_store()).ok
     assert not [p for p in (d / "mini-safety" / ".work").iterdir()]  # nothing left behind
 
 
@@ -253,7 +254,7 @@ def test_sigkill_at_random_points_then_resume(workspace: Path, tmp_path: Path) -
     ids = [x["id"] for x in read_outputs(dossier.root / f"runs/{main.run_id}/outputs.jsonl")]
     assert len(ids) == len(set(ids)) == 120
     assert len(main.resumes) >= 1
-    report = dossier.verify(default_trust_store())
+    report = verify_dossier(dossier, default_trust_store())
     assert report.ok, [str(p) for p in report.problems]
     assert not [p for p in (dossier.root / ".work").iterdir() if not p.name.endswith(".lock")]
 

@@ -10,11 +10,12 @@ import pytest
 
 from harness.cli import main
 from harness.diff import diff_runs
-from harness.dossier import Dossier
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.errors import RecordError, SignatureError, UntrustedSignerError
 from harness.record import parse_record, read_outputs
 from harness.run import RunOptions, RunResult, run_package
-from harness.sign import default_trust_store, load_or_create_key, load_public_keys
+from harness.signing.keys import default_trust_store, load_or_create_key, load_public_keys
 from harness.verify import verify_record
 
 pytestmark = pytest.mark.slow
@@ -164,7 +165,7 @@ def _dossier_copy(runs: dict[str, RunResult], tmp_path: Path) -> Dossier:
 
 def test_dossier_verifies(runs: dict[str, RunResult], tmp_path: Path) -> None:
     d = _dossier_copy(runs, tmp_path)
-    rep = d.verify(_trust(runs))
+    rep = verify_dossier(d, _trust(runs))
     assert rep.ok, rep.problems
     assert rep.entries == 4 and len(rep.signers) == 4
 
@@ -186,7 +187,7 @@ def test_dossier_tampering_is_reported(runs: dict[str, RunResult], tmp_path: Pat
     else:
         lines[-1] = lines[-1].replace(b'"package_version":"1.0.0"', b'"package_version":"1.0.1"')
     d.log.write_bytes(b"".join(lines))
-    rep = d.verify(_trust(runs))
+    rep = verify_dossier(d, _trust(runs))
     assert not rep.ok
     text = "\n".join(str(p) for p in rep.problems)
     if how == "edit-last":
@@ -201,7 +202,7 @@ def test_dossier_detects_a_tampered_run_file(runs: dict[str, RunResult], tmp_pat
     p = d.root / entry.outputs.path
     raw = p.read_bytes()
     p.write_bytes(raw[:40] + bytes([raw[40] ^ 1]) + raw[41:])
-    rep = d.verify(_trust(runs))
+    rep = verify_dossier(d, _trust(runs))
     assert not rep.ok and any("outputs.jsonl" in str(x) for x in rep.problems)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness import run as run_mod
+from harness._internal.seeds import derive_seed
+from harness.backends.base import GenerationRequest, GenerationResult, ModelIdentity
 from harness.errors import BackendError
-from harness.models import GenerationRequest, GenerationResult, ModelIdentity
-from harness.run import RunOptions, derive_seed, run_package
+from harness.run import RunOptions, run_package
 
 
 class ScriptedBackend:

@@ -5,22 +5,16 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ScorerError
-from harness.package import Baseline, Bootstrap, Scorer
-from harness.score import (
-    MetricValue,
-    RefusalClassifier,
-    Scored,
-    bootstrap_ci,
-    check_baselines,
-    compute_metrics,
-    load_patterns,
-    make_scorer,
-)
+from harness.packages.manifest import Baseline, Bootstrap, RefusalSpec
+from harness.scoring.factory import make_scorer
+from harness.scoring.metrics import MetricValue, Scored, check_baselines, compute_metrics
+from harness.scoring.refusal import RefusalClassifier, load_patterns
+from harness.scoring.stats import bootstrap_ci
 
 
 @pytest.fixture(scope="module")
 def clf() -> RefusalClassifier:
-    return make_scorer(Scorer(kind="refusal"))
+    return make_scorer(RefusalSpec(kind="refusal"))
 
 
 @pytest.mark.parametrize(

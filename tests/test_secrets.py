@@ -29,7 +29,7 @@ URL_PASSWORD = "planted-url-password-5555"
 
 def _judge_package(pkg_dir: Path) -> None:
     """mini-safety scored by a judge served over HTTP (backend = "openai")."""
-    from harness.package import seal_package
+    from harness.packages.seal import seal_package
 
     text = (pkg_dir / "manifest.toml").read_text()
     start = text.index("[scorer]")
@@ -62,7 +62,7 @@ def test_no_secret_is_written_or_printed(pkg_dir: Path, workspace: Path, tmp_pat
         url_with_password = srv.url.replace("http://", f"http://harness:{URL_PASSWORD}@")
         common = ["--endpoint", url, "--model", "fake-model", "--api-key-env", "MY_ENDPOINT_KEY",
                   "--judge-endpoint", url, "--dossiers", str(dossiers), "--no-progress", "--limit", "30"]
-        monkeypatch.setattr("harness.models.OpenAIBackend.backoff_s", 0.01)
+        monkeypatch.setattr("harness.backends.openai.OpenAIBackend.backoff_s", 0.01)
         assert cli("run", str(pkg_dir), *common) == 0
         assert cli("run", str(pkg_dir), *common, "--json", "--limit", "31") == 0
         # The answering server saw the custom key; the judge server the OPENAI_API_KEY.
@@ -91,7 +91,7 @@ def test_no_secret_is_written_or_printed(pkg_dir: Path, workspace: Path, tmp_pat
     assert cli("package", "show", str(pkg_dir), "--json") == 0
 
     files = [f for base in (tmp_path, workspace) for f in base.rglob("*") if f.is_file()]
-    from harness.sign import default_config_dir
+    from harness._internal.settings import config_dir as default_config_dir
     files += [f for f in Path(default_config_dir()).rglob("*") if f.is_file()]
     assert any(f.name == "record.sigstore.json" for f in files) and len(files) > 10
     for secret in [*SECRETS.values(), URL_PASSWORD]:
@@ -112,6 +112,6 @@ def test_no_secret_is_written_or_printed(pkg_dir: Path, workspace: Path, tmp_pat
     ],
 )
 def test_urls_in_messages_hide_passwords(url: str, shown: str) -> None:
-    from harness.models import redact_url
+    from harness.backends.openai import redact_url
 
     assert redact_url(url) == shown

@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 from sigstore.dsse import Statement, _pae
 from sigstore_models.bundle.v1 import Bundle
 
-from harness import sign
-from harness.errors import SignatureError, UntrustedSignerError
+from harness import signing as sign
+from harness.errors import SignatureError, SigningError, UntrustedSignerError
+from harness.signing.verify import _pae as harness_pae
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
 needs_fixtures = pytest.mark.skipif(
@@ -150,7 +151,7 @@ def test_signature_checks_independently(bundle_bytes: bytes, key: sign.SigningKe
     assert envelope is not None
     assert len(envelope.signatures) == 1
     pae = _pae("application/vnd.in-toto+json", envelope.payload)
-    assert pae == sign._pae(envelope.payload_type, envelope.payload)
+    assert pae == harness_pae(envelope.payload_type, envelope.payload)
     key.public_key.verify(envelope.signatures[0].sig, pae, ec.ECDSA(hashes.SHA256()))
 
 
@@ -185,7 +186,7 @@ def test_sign_rejects_bad_input(
     if words is None:
         sign.sign_statement(subjects, "https://example.com/p", predicate, key)
         return
-    with pytest.raises(sign.SigningError, match=words) as info:
+    with pytest.raises(SigningError, match=words) as info:
         sign.sign_statement(subjects, "https://example.com/p", predicate, key)
     assert info.value.hint
     assert isinstance(info.value, SignatureError)
@@ -469,7 +470,7 @@ def test_default_config_dir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 )
 def test_bad_key_file(tmp_path: Path, content: bytes, words: str):
     (tmp_path / "signing-key.pem").write_bytes(content)
-    with pytest.raises(sign.SigningError, match=words) as info:
+    with pytest.raises(SigningError, match=words) as info:
         sign.load_or_create_key(tmp_path)
     assert info.value.hint
 
@@ -620,7 +621,7 @@ def no_ambient(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_keyless_without_identity_says_how_to_sign_with_a_key(no_ambient: None):
-    with pytest.raises(sign.SigningError) as info:
+    with pytest.raises(SigningError) as info:
         sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
     text = str(info.value)
     assert "needs an OIDC identity token, and none was found" in text
@@ -637,7 +638,7 @@ def test_keyless_ambient_credential_error(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
     monkeypatch.setattr(sigstore.oidc, "detect_credential", refuse)
-    with pytest.raises(sign.SigningError, match="insufficient OIDC token permissions") as info:
+    with pytest.raises(SigningError, match="insufficient OIDC token permissions") as info:
         sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
     assert "id-token: write" in (info.value.hint or "")
     assert "--sign key" in (info.value.hint or "")
@@ -645,11 +646,11 @@ def test_keyless_ambient_credential_error(monkeypatch: pytest.MonkeyPatch):
 
 def test_keyless_bad_token_is_not_echoed(monkeypatch: pytest.MonkeyPatch, no_ambient: None):
     monkeypatch.setenv("SIGSTORE_ID_TOKEN", "not-a-jwt-SECRET-VALUE")
-    with pytest.raises(sign.SigningError, match=r"\$SIGSTORE_ID_TOKEN is not usable") as info:
+    with pytest.raises(SigningError, match=r"\$SIGSTORE_ID_TOKEN is not usable") as info:
         sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
     assert "SECRET-VALUE" not in str(info.value)
     # an explicit argument wins over the environment
-    with pytest.raises(sign.SigningError, match="the identity token passed in") as info:
+    with pytest.raises(SigningError, match="the identity token passed in") as info:
         sign.sign_statement_keyless(
             SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt(aud="other")
         )
@@ -664,9 +665,9 @@ def test_keyless_bad_statement_refused_before_any_identity(monkeypatch: pytest.M
 
     monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
     monkeypatch.setattr(sigstore.oidc, "detect_credential", boom)
-    with pytest.raises(sign.SigningError, match="at least one subject"):
+    with pytest.raises(SigningError, match="at least one subject"):
         sign.sign_statement_keyless({}, sign.PREDICATE_TYPE_RUN, PREDICATE)
-    with pytest.raises(sign.SigningError, match="not plain JSON"):
+    with pytest.raises(SigningError, match="not plain JSON"):
         sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, {"x": float("inf")})
 
 
@@ -685,7 +686,7 @@ def test_keyless_without_network_says_how_to_sign_with_a_key(
 
     monkeypatch.setattr(ClientTrustConfig, "production", classmethod(offline))
     token = fake_jwt()
-    with pytest.raises(sign.SigningError) as info:
+    with pytest.raises(SigningError) as info:
         sign.sign_statement_keyless(
             SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=token
         )
@@ -762,7 +763,7 @@ def test_keyless_sign_refuses_a_bundle_that_does_not_verify(
     recorded = (FIXTURES / name / "bundle.sigstore.json").read_bytes()
     statement = json.loads(base64.b64decode(json.loads(recorded)["dsseEnvelope"]["payload"]))
     _RecordedSigstore(monkeypatch, recorded)
-    with pytest.raises(sign.SigningError, match="does not verify against the pinned") as info:
+    with pytest.raises(SigningError, match="does not verify against the pinned") as info:
         sign.sign_statement_keyless(
             {s["name"]: s["digest"]["sha256"] for s in statement["subject"]},
             statement["predicateType"],
@@ -776,7 +777,7 @@ def test_keyless_sign_refuses_a_bundle_that_does_not_verify(
 def test_keyless_sign_refuses_a_different_statement(monkeypatch: pytest.MonkeyPatch):
     recorded = (FIXTURES / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json").read_bytes()
     _RecordedSigstore(monkeypatch, recorded)
-    with pytest.raises(sign.SigningError, match="predicate changed"):
+    with pytest.raises(SigningError, match="predicate changed"):
         sign.sign_statement_keyless(
             SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt()
         )
@@ -789,7 +790,7 @@ def test_keyless_sign_refuses_a_different_statement(monkeypatch: pytest.MonkeyPa
     "Sigstore; no token is set",
 )
 def test_keyless_sign_online(tmp_path: Path):
-    from harness import trust
+    from harness import signing as trust
 
     staging = os.environ.get("SIGSTORE_STAGING", "") == "1"
     bundle = sign.sign_statement_keyless(
@@ -979,7 +980,7 @@ def test_sigstore_js_rejects_our_tampered_bundle(
 
 @needs_fixtures
 def test_sigstore_js_verifies_key_fixture(sigstore_js: Any, managed: Path, tmp_path: Path):
-    from harness import trust
+    from harness import signing as trust
 
     result = sigstore_js(
         managed / "bundle.sigstore.json",
@@ -1001,7 +1002,7 @@ def test_sigstore_js_verifies_key_fixture(sigstore_js: Any, managed: Path, tmp_p
 
 @needs_fixtures
 def test_sigstore_js_agrees_on_keyless_fixtures(sigstore_js: Any):
-    from harness import trust
+    from harness import signing as trust
 
     def check(name: str, issuer: str = GITHUB_ISSUER) -> dict[str, Any]:
         return sigstore_js(

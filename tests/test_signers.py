@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from harness import sign
+from harness import signing as sign
 from harness.cli import main
 from harness.errors import RecordError, UntrustedSignerError
 from harness.record import OUTPUTS_NAME, RECORD_NAME

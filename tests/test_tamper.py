@@ -16,13 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.backends.openai import OpenAIBackend
 from harness.cli import main
-from harness.dossier import Dossier
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
 from harness.errors import HarnessError
-from harness.models import OpenAIBackend
-from harness.package import check_package, resolve_package
+from harness.packages.package import resolve_package
+from harness.packages.seal import check_package
 from harness.run import RunOptions, run_package
-from harness.sign import default_trust_store
+from harness.signing.keys import default_trust_store
 from harness.verify import verify_record
 
 from .conftest import REPO
@@ -138,10 +140,10 @@ def test_any_edit_to_a_run_file_is_detected_by_dossier_verify(
     d, trusted = dossier
     run_dir = d.run_dir(d.resolve(str(which)).run_id)
     with _Edited(run_dir / name, edit):
-        report = d.verify(trusted)
+        report = verify_dossier(d, trusted)
     assert not report.ok
     assert any(name in p.path or name in p.what for p in report.problems), report.problems
-    assert d.verify(trusted).ok
+    assert verify_dossier(d, trusted).ok
 
 
 @pytest.mark.parametrize("name", RUN_FILES)
@@ -197,11 +199,11 @@ def test_edits_that_keep_the_parsed_content_are_still_caught(package: Path, doss
         raw = path.read_bytes()
         path.write_bytes(new(raw))
         try:
-            report = d.verify(trusted)
+            report = verify_dossier(d, trusted)
         finally:
             path.write_bytes(raw)
         assert not report.ok and any(path.name in p.path or path.name in p.what for p in report.problems), report.problems
-    assert d.verify(trusted).ok
+    assert verify_dossier(d, trusted).ok
 
 
 @SETTINGS
@@ -209,7 +211,7 @@ def test_edits_that_keep_the_parsed_content_are_still_caught(package: Path, doss
 def test_any_edit_to_the_dossier_log_is_detected(dossier: tuple[Dossier, list], edit: tuple[str, float, int]) -> None:
     d, trusted = dossier
     with _Edited(d.log, edit):
-        report = d.verify(trusted)
+        report = verify_dossier(d, trusted)
     assert not report.ok
     assert any("log.jsonl" in p.path or "log.jsonl" in p.what for p in report.problems), report.problems
 

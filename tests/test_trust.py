@@ -26,13 +26,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from harness import sign, trust
+from harness import signing as sign
+from harness import signing as trust
 from harness.errors import (
     SignatureError,
     TransparencyLogError,
     TrustPolicyError,
     UntrustedSignerError,
 )
+from harness.signing import policy as policy_module
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
@@ -123,7 +125,7 @@ def test_load_pinned_root():
 def test_changed_pinned_root_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     copy = tmp_path / "trusted_root.json"
     copy.write_bytes(trust.PINNED_TRUSTED_ROOT.read_bytes().replace(b"rekor", b"rek0r", 1))
-    monkeypatch.setattr(trust, "PINNED_TRUSTED_ROOT", copy)
+    monkeypatch.setattr(policy_module, "PINNED_TRUSTED_ROOT", copy)
     with pytest.raises(TrustPolicyError, match="it was changed") as info:
         trust.load_trusted_root()
     assert "git checkout" in (info.value.hint or "")

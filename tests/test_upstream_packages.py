@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import load_samples, resolve_sources
 from harness.errors import DataError
-from harness.package import check_package, resolve_package
+from harness.packages.data import load_samples, resolve_sources
+from harness.packages.package import resolve_package
+from harness.packages.seal import check_package
 from harness.run import RunOptions, run_package
 
 from .conftest import REPO, SHARED

@@ -15,7 +15,7 @@ import pytest
 from harness.diff import diff_runs
 from harness.record import read_outputs
 from harness.run import RunOptions, RunResult, run_package
-from harness.sign import default_trust_store
+from harness.signing.keys import default_trust_store
 from harness.verify import verify_record
 
 VLLM_PYTHON = os.environ.get("HARNESS_VLLM_PYTHON")

@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     _MIRROR = args.mirror
     sys.path.insert(0, str(REPO))
-    from harness.package import seal_package
+    from harness.packages.seal import seal_package
 
     for spec in specs():
         if args.names and spec.name not in args.names:

@@ -1,0 +1,856 @@
+"""Procurement claim checks: is a vendor's published safety number backed by evidence?
+
+A vendor claim file (TOML, ``schema_version = 1``, see ``docs/claims.md``) says "model M
+scores V on metric X of benchmark package P". Checking it means answering, separately,
+every question a procurement reviewer would ask, and recording each answer as a step:
+
+* is the package the vendor names the official one (our sealed copy, intact)?
+* if the vendor sent its signed run record: is the signature valid, is the signer the
+  identity the claim names, did it run the official package (same seal), the claimed
+  model, and does the record's metric say what the claim says?
+* does our own run of that package on that model (a verified dossier entry, or a new
+  run) agree with the claimed value, given sampling noise?
+
+The last question is statistical: every metric of a package is a proportion of n
+samples, so our count k is tested against the claimed rate with an exact two-sided
+binomial test. ``p`` is the probability, if the claim were true, of a result at least
+as unlikely as ours. Below :data:`ALPHA` the claim is inconsistent with our run.
+
+The verdict is one of three, so a reviewer never mistakes "we could not tell" for "fine":
+
+* ``inconsistent``: some step shows a statement of the claim to be false;
+* ``unverifiable``: nothing is shown false, but some step could not be completed
+  (no run of ours, a broken dossier, a missing file, a metric the package lacks);
+* ``consistent``: every step that applies passed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from harness._internal.clock import now_seconds
+from harness._internal.hashing import sha256_file
+from harness._internal.version import __version__
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
+from harness.errors import (
+    ClaimError,
+    HarnessError,
+    RecordError,
+    SignatureError,
+    UntrustedSignerError,
+)
+from harness.packages.package import resolve_package
+from harness.packages.seal import check_package
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, parse_record
+from harness.run import RunOptions, run_package
+from harness.scoring.stats import binomial_test, clopper_pearson
+from harness.signing.identity import IdentityRule
+from harness.signing.keys import check_key_hint, default_trust_store, load_public_keys
+from harness.signing.policy import TrustPolicy
+from harness.signing.sign import PREDICATE_TYPE_RUN
+from harness.signing.verify import verify_bundle
+
+SCHEMA_VERSION = 1
+"""The only claim file schema this harness reads."""
+
+ALPHA = 0.05
+"""Below this binomial-test p-value the claim is inconsistent with our run (two-sided, 5%)."""
+
+CONFIDENCE = 0.95
+"""Confidence of the interval shown for our estimate (Clopper-Pearson, exact)."""
+
+EXIT_CODES = {"consistent": 0, "inconsistent": 1, "unverifiable": 6}
+"""``harness claim check`` exit status per verdict: 2 stays "bad input" (e.g. a bad claim file),
+3 to 5 belong to runs and reproductions, so every status means one thing across commands."""
+
+Verdict = Literal["consistent", "inconsistent", "unverifiable"]
+Outcome = Literal["passed", "failed", "not checked", "not applicable"]
+
+_DOCS = "see docs/claims.md"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- format
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _relative(value: str | None) -> str | None:
+    """Paths in a claim are relative to the claim file, so the claim folder can travel."""
+    if value is None:
+        return None
+    if not value.strip() or "\x00" in value:
+        raise ValueError("must be a non-empty path")
+    p = PurePosixPath(value.replace("\\", "/"))
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{value!r} is absolute; write it relative to the claim file")
+    return value
+
+
+class Vendor(_Frozen):
+    name: str
+    contact: str | None = None
+
+    @field_validator("name", "contact")
+    @classmethod
+    def _nb(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+
+class ModelRef(_Frozen):
+    """The model the claim is about: its name and, ideally, its weights digest.
+
+    ``digest`` is the harness's model digest (``record.json`` ``model.digest``: sha256
+    over the weight and config files); without it a run is matched by name only.
+    """
+
+    name: str
+    digest: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _nb(cls, value: str) -> str | None:
+        return _not_blank(value)
+
+    @field_validator("digest")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not _HEX64.match(value):
+            raise ValueError(f"{value!r} is not a sha256 hex digest (64 lowercase hex digits)")
+        return value
+
+
+class PackageRef(_Frozen):
+    """The benchmark package: name plus version, seal digest, or both."""
+
+    name: str
+    version: str | None = None
+    seal: str | None = None
+
+    @field_validator("name", "version")
+    @classmethod
+    def _nb(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+    @field_validator("seal")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not _HEX64.match(value):
+            raise ValueError(f"{value!r} is not a seal digest (64 lowercase hex digits)")
+        return value
+
+    @model_validator(mode="after")
+    def _some(self) -> PackageRef:
+        if self.version is None and self.seal is None:
+            raise ValueError("give 'version' and/or 'seal', so the package is pinned")
+        return self
+
+
+class MetricClaim(_Frozen):
+    """What is claimed: a metric of the package, optionally for one language or category."""
+
+    name: str
+    value: float
+    language: str | None = None
+    category: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a metric name (e.g. 'refusal_rate')")
+        return value
+
+    @field_validator("language", "category")
+    @classmethod
+    def _slice(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+    @field_validator("value")
+    @classmethod
+    def _proportion(cls, value: float) -> float:
+        if not (0.0 <= value <= 1.0):  # also rejects nan
+            raise ValueError(f"{value!r} is not a proportion between 0 and 1")
+        return value
+
+    @model_validator(mode="after")
+    def _one_slice(self) -> MetricClaim:
+        if self.language is not None and self.category is not None:
+            raise ValueError("give at most one of 'language' or 'category'")
+        return self
+
+    @property
+    def group(self) -> str:
+        """The record's group name for this slice (``overall``, ``language:hi``, ...)."""
+        if self.language is not None:
+            return f"language:{self.language}"
+        if self.category is not None:
+            return f"category:{self.category}"
+        return "overall"
+
+
+class SignerSpec(_Frozen):
+    """Who should have signed the vendor's record: a key, or a Sigstore identity.
+
+    ``key`` is a PEM public key file; ``key_hint`` (base64 sha256 of the key, as
+    ``harness key show`` prints it) pins it, or alone names a key in your trust
+    store. ``sigstore`` is a trust-policy identity rule (docs/trust-policy.md).
+    """
+
+    key: str | None = None
+    key_hint: str | None = None
+    sigstore: IdentityRule | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _rel(cls, value: str | None) -> str | None:
+        return _relative(value)
+
+    @field_validator("key_hint")
+    @classmethod
+    def _hint(cls, value: str | None) -> str | None:
+        return check_key_hint(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SignerSpec:
+        has_key = self.key is not None or self.key_hint is not None
+        if has_key == (self.sigstore is not None):
+            raise ValueError("give a key ('key' and/or 'key_hint') or a [sigstore] identity, not both or neither")
+        return self
+
+    def describe(self) -> str:
+        if self.sigstore is not None:
+            return f"Sigstore identity {self.sigstore.describe()}"
+        parts = [f"key file {self.key}" if self.key else None, f"key {self.key_hint}" if self.key_hint else None]
+        return " pinned to ".join(p for p in parts if p)
+
+
+class VendorRecord(_Frozen):
+    """The vendor's signed run record, as ``harness run`` writes one."""
+
+    record: str
+    bundle: str | None = None
+    outputs: str | None = None
+    signer: SignerSpec | None = None
+
+    @field_validator("record", "bundle", "outputs")
+    @classmethod
+    def _rel(cls, value: str | None) -> str | None:
+        return _relative(value)
+
+
+class Claim(_Frozen):
+    """A vendor claim file, schema version 1 (docs/claims.md)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    vendor: Vendor
+    model: ModelRef
+    package: PackageRef
+    metric: MetricClaim
+    vendor_record: VendorRecord | None = None
+    source: str | None = None
+    """Where the vendor published the claim (URL, document and page); shown in the report."""
+
+
+@dataclass(frozen=True)
+class LoadedClaim:
+    """A parsed claim and the folder its relative paths are resolved against."""
+
+    claim: Claim
+    path: Path
+    sha256: str
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, rel: str) -> Path:
+        return self.base / rel
+
+
+def parse_claim(text: str, where: str = "claim") -> Claim:
+    """Parse claim TOML; every problem is a :class:`ClaimError` naming the field."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ClaimError(f"{where}: not valid TOML: {e}", hint=f"fix the file ({_DOCS})") from None
+    except RecursionError:
+        raise ClaimError(f"{where}: nested too deeply to be a claim file", hint=_DOCS) from None
+    version = doc.get("schema_version")
+    if version is None:
+        raise ClaimError(f"{where}: missing 'schema_version = {SCHEMA_VERSION}'", hint=f"add it ({_DOCS})")
+    if version != SCHEMA_VERSION:
+        raise ClaimError(
+            f"{where}: schema_version {version!r} is not supported (this harness reads {SCHEMA_VERSION})",
+            hint="upgrade the harness, or write the claim in schema version 1",
+        )
+    try:
+        return Claim.model_validate(doc)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key (a typo? the allowed keys are listed in docs/claims.md)"
+        raise ClaimError(
+            f"{where}: {loc}: {msg} ({e.error_count()} problem{'s' if e.error_count() > 1 else ''})",
+            hint=f"fix the claim file ({_DOCS}; docs/examples/claim.toml is a complete example)",
+        ) from None
+    except RecursionError:
+        raise ClaimError(f"{where}: nested too deeply to be a claim file", hint=_DOCS) from None
+
+
+def load_claim(path: Path | str) -> LoadedClaim:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ClaimError(f"cannot read claim file {path}: {e.strerror or e}", hint="give the path of a claim .toml file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ClaimError(f"{path}: not UTF-8 text ({e.reason})", hint="save the claim file as UTF-8") from None
+    return LoadedClaim(claim=parse_claim(text, str(path)), path=path, sha256=sha256_file(path))
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def matches_claimed(recorded: float, claimed: float) -> bool:
+    """Whether a recorded value, rounded to the claim's precision, is the claimed value.
+
+    Vendors round ("82%", "0.82"); the claim's own number of decimals (at most 6, the
+    record's precision) says how much rounding is fair.
+    """
+    text = repr(float(claimed))
+    decimals = 0 if "e" in text else len(text.split(".")[1].rstrip("0")) if "." in text else 0
+    decimals = min(decimals, 6)
+    return abs(recorded - claimed) <= 0.5 * 10 ** (-decimals) + 1e-9
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Step:
+    """One verification step and its outcome, as the report lists it.
+
+    ``kind`` says what a failure means: ``claim`` (a statement of the claim is false:
+    the verdict is inconsistent) or ``evidence`` (our own evidence is unusable: the
+    verdict is unverifiable).
+    """
+
+    id: str
+    title: str
+    outcome: Outcome
+    detail: str
+    kind: Literal["claim", "evidence"] = "claim"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "outcome": self.outcome, "detail": self.detail, "kind": self.kind}
+
+
+@dataclass
+class GroupRow:
+    """Our figures (and the vendor's, when its record verified) for one group."""
+
+    group: str
+    n: int
+    successes: int
+    value: float
+    ci_low: float
+    ci_high: float
+    vendor_value: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "n": self.n, "successes": self.successes, "value": round(self.value, 6),
+                "ci_low": round(self.ci_low, 6), "ci_high": round(self.ci_high, 6),
+                "vendor_value": None if self.vendor_value is None else round(self.vendor_value, 6)}
+
+
+@dataclass
+class Comparison:
+    """The claimed value against our run's count."""
+
+    claimed: float
+    group: str
+    n: int
+    successes: int
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    alpha: float = ALPHA
+    confidence: float = CONFIDENCE
+
+    @property
+    def consistent(self) -> bool:
+        return self.p_value >= self.alpha
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claimed": self.claimed, "group": self.group, "n": self.n, "successes": self.successes,
+                "estimate": round(self.estimate, 6), "ci_low": round(self.ci_low, 6), "ci_high": round(self.ci_high, 6),
+                "confidence": self.confidence, "p_value": self.p_value, "alpha": self.alpha,
+                "test": "exact two-sided binomial test of our count against the claimed rate"}
+
+
+@dataclass
+class ClaimResult:
+    """Everything a claim check found; the reports are rendered from this alone."""
+
+    claim: Claim
+    claim_path: str
+    claim_sha256: str
+    checked_at: str
+    harness_version: str
+    steps: list[Step] = field(default_factory=list)
+    comparison: Comparison | None = None
+    our_run: dict[str, Any] | None = None
+    vendor_run: dict[str, Any] | None = None
+    languages: list[GroupRow] = field(default_factory=list)
+    categories: list[GroupRow] = field(default_factory=list)
+    limitations: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        if any(s.outcome == "failed" and s.kind == "claim" for s in self.steps):
+            return "inconsistent"
+        if self.comparison is None or any(
+            s.outcome == "not checked" or (s.outcome == "failed" and s.kind == "evidence") for s in self.steps
+        ):
+            return "unverifiable"
+        return "consistent"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def reasons(self) -> list[str]:
+        """The steps that decided the verdict, in words."""
+        v = self.verdict
+        if v == "inconsistent":
+            return [f"{s.title}: {s.detail}" for s in self.steps if s.outcome == "failed" and s.kind == "claim"]
+        if v == "unverifiable":
+            out = [f"{s.title}: {s.detail}" for s in self.steps
+                   if s.outcome == "not checked" or (s.outcome == "failed" and s.kind == "evidence")]
+            if self.comparison is None and not out:
+                out.append("no run of ours could be compared with the claim")
+            return out
+        return ["every applicable check passed and our run does not contradict the claimed value"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "reasons": self.reasons(),
+            "claim": self.claim.model_dump(mode="json"),
+            "claim_path": self.claim_path,
+            "claim_sha256": self.claim_sha256,
+            "checked_at": self.checked_at,
+            "harness_version": self.harness_version,
+            "steps": [s.as_dict() for s in self.steps],
+            "comparison": self.comparison.as_dict() if self.comparison else None,
+            "our_run": self.our_run,
+            "vendor_run": self.vendor_run,
+            "languages": [r.as_dict() for r in self.languages],
+            "categories": [r.as_dict() for r in self.categories],
+            "limitations": self.limitations,
+        }
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass
+class CheckOptions:
+    """How to check: whose signatures to accept for our runs, where to look, whether to run."""
+
+    trusted: Any
+    dossiers_dir: Path | None = None
+    packages_dir: Path | None = None
+    run: bool = False
+    run_options: dict[str, Any] = field(default_factory=dict)
+    """Extra :class:`harness.run.RunOptions` fields for ``--run`` (model, endpoint, limit, ...)."""
+
+
+def _metric_of(metrics: Sequence[dict[str, Any]], name: str, group: str) -> dict[str, Any] | None:
+    return next((m for m in metrics if m.get("metric") == name and m.get("group") == group), None)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}".rstrip("0").rstrip(".") if x == x else "n/a"
+
+
+def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Any) -> tuple[TrustPolicy | None, str | None]:
+    """A trust policy accepting exactly the claim's signer, or (None, why not)."""
+    if signer.sigstore is not None:
+        return TrustPolicy(identities=(signer.sigstore,)), None
+    if signer.key is not None:
+        path = loaded.resolve(signer.key)
+        try:
+            (key,) = load_public_keys([path])
+        except (SignatureError, ValueError) as e:
+            return None, f"cannot read the signer key {signer.key}: {getattr(e, 'message', e)}"
+        if signer.key_hint is not None and key.hint != signer.key_hint:
+            return None, (f"{signer.key} holds key {key.hint}, but the claim pins {signer.key_hint}: "
+                          "the key file is not the one the claim names")
+        return TrustPolicy.from_keys([key]), None
+    pool = list(getattr(trusted, "trusted_keys", None) or trusted or [])
+    try:
+        pool += default_trust_store()
+    except SignatureError:
+        pass
+    found = [k for k in pool if k.hint == signer.key_hint]
+    if not found:
+        return None, (f"the claim pins key {signer.key_hint} but no public key with that hint is available "
+                      "(give 'key = \"<file>.pem\"' in the claim, or pass --trust-key)")
+    return TrustPolicy.from_keys(found[:1]), None
+
+
+def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, res: ClaimResult) -> Any:
+    """Steps for the vendor's record; returns the verified record, or None."""
+
+
+    claim = loaded.claim
+    vr = claim.vendor_record
+    if vr is None:
+        res.steps.append(Step("vendor-record", "Vendor's signed record", "not applicable",
+                              "the claim comes with no signed record: the claimed value is the vendor's word only"))
+        res.limitations.append("The vendor supplied no signed run record, so how the vendor obtained the claimed "
+                               "value (package, model, settings) could not be checked.")
+        return None
+    record_path = loaded.resolve(vr.record)
+    bundle_path = loaded.resolve(vr.bundle) if vr.bundle else record_path.with_name(BUNDLE_NAME)
+    outputs_path = loaded.resolve(vr.outputs) if vr.outputs else record_path.with_name(OUTPUTS_NAME)
+    skip = "the vendor's record is not authenticated, so its contents were not used"
+
+    def later(why: str) -> None:
+        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "not checked", why))
+        res.steps.append(Step("vendor-model", "Vendor ran the claimed model", "not checked", why))
+        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "not checked", why))
+
+    missing = [str(p) for p in (record_path, bundle_path) if not p.is_file()]
+    if missing:
+        why = f"file(s) named by the claim are missing: {', '.join(missing)}"
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", why))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", why))
+        later("the vendor's record could not be read")
+        return None
+
+    if vr.signer is not None:
+        policy, why_not = _policy_for(vr.signer, loaded, trusted)
+        expected = vr.signer.describe()
+    else:
+        policy, why_not = trusted, None
+        expected = "a signer your trust policy accepts (the claim names none)"
+        res.limitations.append("The claim does not name who should have signed the vendor's record; it was checked "
+                               "against your own trust policy instead.")
+    if policy is None:
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", str(why_not)))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", str(why_not)))
+        later(skip)
+        return None
+    try:
+        statement = verify_bundle(bundle_path.read_bytes(), policy)
+    except UntrustedSignerError as e:
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked",
+                              "no key of the expected signer matches the bundle, so the signature could not be checked"))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "failed",
+                              f"the record was not signed by {expected}: {e.message}"))
+        later(skip)
+        return None
+    except SignatureError as e:
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "failed", e.message))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", "the signature is invalid"))
+        later(skip)
+        return None
+    except HarnessError as e:  # e.g. a trust root that cannot be loaded
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", e.message))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", e.message))
+        later(skip)
+        return None
+    problems = []
+    if statement.predicate_type != PREDICATE_TYPE_RUN:
+        problems.append(f"the bundle signs a {statement.predicate_type!r} statement, not a harness run record")
+    record_sha = sha256_file(record_path)
+    if statement.subjects.get(RECORD_NAME) != record_sha:
+        problems.append(f"{vr.record} (sha256 {record_sha}) is not the record the bundle signs "
+                        f"({statement.subjects.get(RECORD_NAME)}): it was altered after signing")
+    record = None
+    if not problems:
+        try:
+            record = parse_record(record_path)
+        except RecordError as e:
+            problems.append(e.message)
+    if problems:
+        res.steps.append(Step("vendor-signature", "Vendor record signature", "failed", "; ".join(problems)))
+        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", "the signature does not cover this record"))
+        later(skip)
+        return None
+    assert record is not None
+    res.steps.append(Step("vendor-signature", "Vendor record signature", "passed",
+                          f"the bundle's signature is valid and covers {vr.record} (sha256 {record_sha})"))
+    policy_entry = f" [{statement.policy_entry}]" if statement.policy_entry else ""
+    res.steps.append(Step("vendor-signer", "Vendor record signer identity", "passed",
+                          f"signed by {statement.signer}{policy_entry}, which is {expected}"))
+    if outputs_path.is_file():
+        out_sha = sha256_file(outputs_path)
+        if statement.subjects.get(OUTPUTS_NAME) == out_sha == record.outputs.sha256:
+            res.steps.append(Step("vendor-outputs", "Vendor's per-sample outputs", "passed",
+                                  f"{outputs_path.name} matches the signed digest ({record.outputs.samples} samples)"))
+        else:
+            res.steps.append(Step("vendor-outputs", "Vendor's per-sample outputs", "failed",
+                                  f"{outputs_path.name} (sha256 {out_sha}) is not the outputs file the record signs"))
+    else:
+        res.limitations.append("The vendor did not supply its per-sample outputs; only the signed record's totals "
+                               "were checked.")
+
+    pkg = record.package
+    if official_seal is None:
+        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "not checked",
+                              "no official sealed copy of the package is available here to compare with"))
+    elif pkg.seal == official_seal and pkg.name == claim.package.name:
+        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "passed",
+                              f"the record's package {pkg.name} {pkg.version} has the official seal {official_seal}"))
+    else:
+        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "failed",
+                              f"the record's package {pkg.name} {pkg.version} has seal {pkg.seal}, but the official "
+                              f"{claim.package.name} seal is {official_seal}: the vendor ran a different or altered package"))
+
+    model_name, model_digest = str(record.model.get("name")), str(record.model.get("digest"))
+    if claim.model.digest is not None:
+        ok = model_digest == claim.model.digest
+        detail = (f"the record's model digest {model_digest} "
+                  + ("is the claimed one" if ok else f"is not the claimed {claim.model.digest}"))
+    else:
+        ok = model_name == claim.model.name
+        detail = (f"the record's model is named {model_name!r}"
+                  + ("" if ok else f", not {claim.model.name!r}") + " (the claim gives no weights digest)")
+    res.steps.append(Step("vendor-model", "Vendor ran the claimed model", "passed" if ok else "failed", detail))
+
+    m = claim.metric
+    got = _metric_of(record.metrics, m.name, m.group)
+    if got is None:
+        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
+                              f"the record has no {m.name} for {m.group}"))
+    elif matches_claimed(float(got["value"]), m.value):
+        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "passed",
+                              f"the record's {m.name} ({m.group}) is {_fmt(float(got['value']))} "
+                              f"({got.get('successes')}/{got.get('n')}), which rounds to the claimed {_fmt(m.value)}"))
+    else:
+        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
+                              f"the record's {m.name} ({m.group}) is {_fmt(float(got['value']))}, "
+                              f"not the claimed {_fmt(m.value)}"))
+    if record.overrides:
+        res.limitations.append(f"The vendor's run used overrides of the package's settings: {dict(record.overrides)}, "
+                               "so it measured a variant of the benchmark protocol.")
+    if record.status != "complete":
+        res.limitations.append(f"The vendor's run is {record.status}: {record.outputs.errors} samples errored.")
+    res.vendor_run = {"run_id": record.run_id, "signer": statement.signer, "package": pkg.model_dump(mode="json"),
+                      "model": {"name": model_name, "digest": model_digest}, "status": record.status,
+                      "overrides": dict(record.overrides), "finished_at": record.finished_at}
+    return record
+
+
+def _pick_entry(entries: Sequence[Any], seal: str, claim: Claim, dossier: Any) -> tuple[Any, str]:
+    """The latest entry of the official package on the claimed model, preferring runs without overrides."""
+    matching = []
+    for e in entries:
+        if getattr(e, "kind", "run") != "run" or e.seal != seal:
+            continue
+        if claim.model.digest is not None:
+            if e.model_digest != claim.model.digest:
+                continue
+        else:
+            try:
+                name = dossier.record_of(e).model.get("name")
+            except HarnessError:
+                continue
+            if name != claim.model.name:
+                continue
+        matching.append(e)
+    if not matching:
+        return None, ""
+    clean = [e for e in matching if not dossier.record_of(e).overrides]
+    if clean:
+        return clean[-1], ""
+    return matching[-1], "no run without overrides exists; the latest run with overrides was used"
+
+
+def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Any:
+    """Step 1: the official sealed package the claim names, or None (with the step saying why)."""
+    official = None
+    try:
+        pkg = resolve_package(pref.name, opts.packages_dir)
+        check_package(pkg)
+        official = pkg
+    except HarnessError as e:
+        res.steps.append(Step("package", "Official package available and intact", "not checked",
+                              f"{e.message}", kind="evidence"))
+    if official is not None:
+        seal = official.seal.seal  # type: ignore[union-attr]
+        if pref.version is not None and official.version != pref.version:
+            res.steps.append(Step("package", "Official package available and intact", "not checked",
+                                  f"the claim is about {pref.name} {pref.version}, but the sealed copy here is "
+                                  f"{official.version}", kind="evidence"))
+            official = None
+        elif pref.seal is not None and pref.seal != seal:
+            res.steps.append(Step("package", "Official package available and intact", "failed",
+                                  f"the claim names seal {pref.seal}, but the official {pref.name} "
+                                  f"{official.version} has seal {seal}: the claim is about another package"))
+            official = None
+        else:
+            res.steps.append(Step("package", "Official package available and intact", "passed",
+                                  f"{pref.name} {official.version} at {official.root.name}/ matches its seal {seal}"))
+    return official
+
+
+def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimResult) -> Any:
+    """Step 3: our verified run of the official package on the claimed model (made first with ``run``)."""
+    pref = claim.package
+    if official is None:
+        res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
+                              "there is no official package to run", kind="evidence"))
+        return None
+    dossier = Dossier.for_package(pref.name, opts.dossiers_dir)
+    new_run_id = None
+    if opts.run:
+        run_kwargs = {"progress": False, **opts.run_options}
+        result = run_package(RunOptions(package=official.root, dossiers_dir=opts.dossiers_dir, **run_kwargs))
+        res.steps.append(Step("our-new-run", "New run made for this check", "passed",
+                              f"run {result.record.run_id} ({result.record.status}, "
+                              f"{result.record.outputs.samples} samples) appended to the dossier", kind="evidence"))
+        new_run_id = result.record.run_id
+    entries = dossier.entries() if dossier.log.exists() else []
+    if not entries:
+        res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "not checked",
+                              f"no dossier entries for {pref.name} (run `harness claim check --run` or "
+                              f"`harness run {pref.name}` first)", kind="evidence"))
+        return None
+    report = verify_dossier(dossier, opts.trusted)
+    if not report.ok:
+        more = f" (and {len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "failed",
+                              "; ".join(str(p) for p in report.problems[:3]) + more, kind="evidence"))
+        return None
+    res.steps.append(Step("our-dossier", "Our dossier: chain and signatures", "passed",
+                          f"{report.entries} entr{'y' if report.entries == 1 else 'ies'}, hash chain intact, "
+                          f"every signature trusted; head {report.head}", kind="evidence"))
+    if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
+        entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
+    entry, caveat = _pick_entry(entries, official.seal.seal, claim, dossier)
+    if entry is None:
+        what = f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}"
+        res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
+                              f"no run of {pref.name} with the official seal on {what} in the dossier "
+                              "(use --run to make one)", kind="evidence"))
+        return None
+    record = dossier.record_of(entry)
+    signer = {rid: s for _, rid, s in report.signers}.get(entry.run_id, "?")
+    detail = (f"entry {entry.seq}, run {entry.run_id}: official seal, model {record.model.get('name')} "
+              f"(digest {entry.model_digest}), {record.status}, signed by {signer}")
+    if claim.model.digest is None:
+        detail += "; matched by model name only (the claim gives no weights digest)"
+        res.limitations.append("The claim gives no model weights digest: our run was matched to the "
+                               "claimed model by name only.")
+    if caveat:
+        detail += f"; {caveat}"
+    res.steps.append(Step("our-run", "Our run of the package on the model", "passed", detail, kind="evidence"))
+    if record.overrides:
+        res.limitations.append(f"Our run used overrides of the package's settings: {dict(record.overrides)} "
+                               "(e.g. a sample limit), so it measures a variant of the benchmark protocol.")
+    if record.status != "complete":
+        res.limitations.append(f"Our run is {record.status}: {record.outputs.errors} samples "
+                               "errored and count in no metric.")
+    res.our_run = {"run_id": record.run_id, "entry": entry.seq, "signer": signer,
+                   "model": {"name": record.model.get("name"), "digest": entry.model_digest},
+                   "status": record.status, "overrides": dict(record.overrides),
+                   "samples": record.outputs.samples, "finished_at": record.finished_at,
+                   "dossier_head": report.head}
+    return record
+
+
+def _compare(claim: Claim, our_record: Any, vendor_record: Any, res: ClaimResult) -> None:
+    """Step 4: the claimed value against our count, and the per-language / per-category tables."""
+    m = claim.metric
+    if our_record is not None:
+        got = _metric_of(our_record.metrics, m.name, m.group)
+        if got is None or not got.get("n"):
+            have = sorted({str(x.get("metric")) for x in our_record.metrics})
+            groups = sorted({str(x.get("group")) for x in our_record.metrics if x.get("metric") == m.name})
+            why = (f"our run has no {m.name} for {m.group}"
+                   + (f" (it has {m.name} for: {', '.join(groups)})" if groups else f" (metrics computed: {', '.join(have)})"))
+            res.steps.append(Step("comparison", "Claimed value against our run", "not checked", why, kind="evidence"))
+        else:
+            k, n = int(got["successes"]), int(got["n"])
+            lo, hi = clopper_pearson(k, n)
+            cmp = Comparison(claimed=m.value, group=m.group, n=n, successes=k, estimate=k / n, ci_low=lo, ci_high=hi,
+                             p_value=binomial_test(k, n, m.value))
+            res.comparison = cmp
+            text = (f"claimed {_fmt(m.value)}; ours {_fmt(cmp.estimate)} ({k}/{n}), {int(CONFIDENCE * 100)}% CI "
+                    f"[{_fmt(lo)}, {_fmt(hi)}]; probability of a result this far from the claim if it were true: "
+                    f"p = {cmp.p_value:.3g} ({'at or above' if cmp.consistent else 'below'} {ALPHA})")
+            res.steps.append(Step("comparison", "Claimed value against our run",
+                                  "passed" if cmp.consistent else "failed", text))
+            if hi - lo > 0.2:
+                res.limitations.append(f"Our run has only {n} samples in {m.group} for {m.name}: its {int(CONFIDENCE * 100)}% "
+                                       f"CI is {hi - lo:.2f} wide, so only a large difference from the claim could "
+                                       "be detected.")
+        vend = vendor_record.metrics if vendor_record is not None else []
+        for m_ in our_record.metrics:
+            if m_.get("metric") != m.name or not m_.get("n"):
+                continue
+            g = str(m_["group"])
+            k, n = int(m_["successes"]), int(m_["n"])
+            lo, hi = clopper_pearson(k, n)
+            v = _metric_of(vend, m.name, g)
+            row = GroupRow(g, n, k, k / n, lo, hi, None if v is None else float(v["value"]))
+            if g.startswith("language:"):
+                res.languages.append(row)
+            elif g.startswith("category:"):
+                res.categories.append(row)
+    else:
+        res.steps.append(Step("comparison", "Claimed value against our run", "not checked",
+                              "there is no verified run of ours to compare with", kind="evidence"))
+        res.limitations.append("No verified run of ours was available, so the claimed value itself was not tested.")
+
+
+def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
+    """Run every check of ``docs/claims.md`` and return the result (nothing is written)."""
+    claim = loaded.claim
+    res = ClaimResult(
+        claim=claim, claim_path=str(loaded.path), claim_sha256=loaded.sha256,
+        checked_at=now_seconds(),
+        harness_version=__version__,
+    )
+    res.steps.append(Step("claim-file", "Claim file", "passed",
+                          f"{loaded.path.name} is a valid claim (schema version {claim.schema_version}, "
+                          f"sha256 {loaded.sha256})"))
+
+    official = _check_package(claim.package, opts, res)
+    official_seal = official.seal.seal if official is not None else None
+    vendor_record = _check_vendor(loaded, official_seal, opts.trusted, res)
+    our_record = _find_our_run(claim, official, opts, res)
+    _compare(claim, our_record, vendor_record, res)
+    res.limitations.extend(
+        f"{s.title}: {s.detail}" for s in res.steps if s.outcome == "not checked"
+    )
+    return res

@@ -1,0 +1,180 @@
+"""Human review and baseline changes: the two dossier events that people, not runs, make.
+
+A run's numbers should not be used downstream until someone has looked at them, and
+a package's baselines should not move without a trace. Both are signed dossier
+entries: a review names the exact entry it approves (by the digest of its log line),
+who approved it, when, and what was checked; a baseline change names the run the new
+values came from and the package seal before and after the reseal it forces.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness._internal.settings import reviewer as reviewer_from_env
+from harness.audit.original import Original
+from harness.dossier.events import EventPackage, EventRecord, Reference, new_id, now, sign_event
+from harness.dossier.log import Dossier, Entry, EventEntry
+from harness.dossier.verify import verify_dossier
+from harness.errors import DossierError, HarnessError, SealError
+from harness.packages.manifest import MANIFEST_NAME, parse_manifest
+from harness.packages.package import Package
+from harness.packages.seal import check_package, seal_package
+from harness.signing.verify import Trusted
+
+
+@dataclass
+class EventResult:
+    document: EventRecord
+    entry: EventEntry
+    key_created: Path | None = None
+
+
+def reviewer_name(given: str | None) -> str:
+    if given:
+        return given
+    from_env = reviewer_from_env()
+    if from_env:
+        return from_env
+    for var in ("USER", "LOGNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def approve(dossier: Dossier, ref: str, note: str, trusted: Trusted, *, reviewer: str | None = None,
+            checked: tuple[str, ...] = (), config_dir: Path | None = None) -> EventResult:
+    """Append a signed review of entry ``ref``; refused unless the whole dossier verifies first."""
+    if not note.strip():
+        raise HarnessError("a review needs a note", hint='say what you checked: --note "numbers match the CI report"')
+    target = dossier.resolve_any(ref)
+    report = verify_dossier(dossier, trusted)
+    if not report.ok:
+        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
+        raise DossierError(f"the dossier {dossier.root} does not verify; nothing in it can be approved:\n{listing}",
+                           hint="`harness dossier verify` shows every problem")
+    signer = next((s for n, _, s in report.signers if n == target.seq), None)
+    auto = [f"dossier chain and all {report.entries} signatures verified (head {report.head[:16]})",
+            f"entry {target.seq} signed by {signer}"]
+    name = reviewer_name(reviewer)
+    kind = "run" if isinstance(target, Entry) else target.kind
+    doc = EventRecord(
+        kind="review", id=new_id(), time=now(),
+        package=EventPackage(name=target.package, version=target.package_version, seal=target.seal),
+        refers_to=Reference(kind="entry", sha256=dossier.entry_digest(target.seq), seq=target.seq,
+                            run_id=target.run_id if isinstance(target, Entry) else None),
+        summary={"entry": target.seq, "entry_kind": kind, "entry_id": target.ident, "reviewer": name, "note": note},
+        details={"reviewer": name, "note": note, "checked": [*auto, *checked], "dossier_head": report.head,
+                 "entry_signer": signer},
+    )
+    bundle, created = sign_event(doc, {}, config_dir)
+    return EventResult(document=doc, entry=dossier.add_event(doc, bundle, {}), key_created=created)
+
+
+# ---------------------------------------------------------------------------- baselines
+
+_HEADER = re.compile(r"^\s*\[")
+_BASELINE_HEADER = re.compile(r"^\s*\[\[\s*baselines\s*\]\]\s*(#.*)?$")
+
+
+def _strip_baselines(text: str) -> str:
+    """The manifest text without its [[baselines]] tables (comments elsewhere are kept)."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        if _BASELINE_HEADER.match(line):
+            skipping = True
+            continue
+        if skipping and _HEADER.match(line):
+            skipping = False
+        if skipping and line.strip() and not line.lstrip().startswith("#"):
+            continue
+        if not skipping or not line.strip():
+            out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _baseline_toml(b: dict[str, Any]) -> str:
+    lines = ["[[baselines]]", f"model = {_toml_str(b['model'])}", f"metric = {_toml_str(b['metric'])}"]
+    if b.get("group", "overall") != "overall":
+        lines.append(f"group = {_toml_str(b['group'])}")
+    lines += [f"value = {b['value']!r}", f"tolerance = {b['tolerance']!r}"]
+    return "\n".join(lines)
+
+
+def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.05, mirror: Path | None = None,
+                     config_dir: Path | None = None) -> tuple[EventResult, list[dict[str, Any]]]:
+    """Set the package's baselines for the run's model to the run's values, reseal, and record the change.
+
+    Baselines that exist for the model (by name or digest) are updated; without any,
+    one per metric for the pooled group is added with ``tolerance``. Baselines of
+    other models are kept as they are.
+    """
+    pkg = check_package(pkg)
+    assert pkg.seal is not None
+    rec = original.record
+    if rec.package.seal != pkg.seal.seal:
+        raise SealError(
+            f"run {rec.run_id} was made with seal {rec.package.seal[:16]}, the package is now {pkg.seal.seal[:16]}",
+            hint="baselines come from a run of this exact package: run it first (`harness run`), then update from that run",
+        )
+    if rec.status != "complete" or rec.overrides:
+        raise HarnessError(
+            f"run {rec.run_id} is {rec.status} with overrides {rec.overrides or 'none'}",
+            hint="baselines come from a complete run with the package's own seed, parameters and every sample",
+        )
+    names = {str(rec.model.get("name")), str(rec.model.get("digest"))}
+    values = {(m["metric"], m["group"]): m["value"] for m in rec.metrics}
+    before = [b.model_dump(mode="json") for b in pkg.manifest.baselines]
+    targets = list(before)
+    if not any(b["model"] in names for b in before):
+        targets += [{"model": rec.model.get("name"), "metric": mt, "group": "overall", "value": None,
+                     "tolerance": tolerance} for mt in pkg.manifest.metrics if (mt, "overall") in values]
+    after, changes = [], []
+    for b in targets:
+        if b["model"] not in names:
+            after.append(b)
+            continue
+        new_value = values.get((b["metric"], b["group"]))
+        if new_value is None:
+            raise HarnessError(f"run {rec.run_id} has no {b['metric']} for {b['group']}",
+                               hint="baselines can only take values the run measured")
+        nb = {**b, "value": round(float(new_value), 4)}
+        if nb["value"] != b["value"]:
+            changes.append({"model": b["model"], "metric": b["metric"], "group": b["group"], "old": b["value"],
+                            "new": nb["value"]})
+        after.append(nb)
+    manifest = pkg.root / MANIFEST_NAME
+    text = manifest.read_text(encoding="utf-8")
+    stamp = f"# Baselines updated from run {rec.run_id} (harness baseline update; see the dossier)."
+    new_text = _strip_baselines(text).rstrip() + "\n\n" + stamp + "\n" + "\n\n".join(_baseline_toml(b) for b in after) + "\n"
+    old_seal = pkg.seal.seal
+    manifest.write_text(new_text, encoding="utf-8")
+    try:
+        parse_manifest(manifest)
+        seal = seal_package(pkg.root, mirror=mirror)
+    except HarnessError:
+        manifest.write_text(text, encoding="utf-8")
+        raise
+    doc = EventRecord(
+        kind="baseline", id=new_id(), time=now(),
+        package=EventPackage(name=seal.package, version=seal.version, seal=seal.seal),
+        refers_to=Reference(kind="run", sha256=original.entry.record.sha256, run_id=rec.run_id, seq=original.entry.seq),
+        summary={"from_run": rec.run_id, "old_seal": old_seal, "new_seal": seal.seal, "changed": len(changes)},
+        details={"model": {"name": rec.model.get("name"), "digest": rec.model.get("digest")}, "before": before,
+                 "after": after, "changes": changes},
+    )
+    bundle, created = sign_event(doc, {}, config_dir)
+    entry = original.dossier.add_event(doc, bundle, {})
+    return EventResult(document=doc, entry=entry, key_created=created), changes

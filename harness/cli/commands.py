@@ -1,0 +1,436 @@
+"""The ``harness`` commands: each parses nothing, calls one library function, and prints.
+
+Library modules are imported inside each command, so ``harness --help`` and a command
+pay only for what they use (no torch, transformers or datasets for ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness._internal.hashing import sha256_file
+from harness.errors import HarnessError
+
+
+def _emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _trusted(args: argparse.Namespace) -> Any:
+    from harness.signing.policy import resolve_trust
+
+    return resolve_trust(args.trust_policy, args.trust_key)
+
+
+def _resolve_run(ref: str, dossiers: Path | None) -> tuple[Path, Path]:
+    """(record path, outputs path) for a path or a PACKAGE@N reference."""
+    from harness.dossier.refs import run_files_of
+
+    record, _, outputs = run_files_of(ref, dossiers)
+    return record, outputs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.report import terminal as render
+    from harness.run import RunOptions, run_package
+
+    show_progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    result = run_package(
+        RunOptions(
+            package=args.package, model=args.model, backend=args.backend, mirror=args.mirror, seed=args.seed,
+            max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, threads=args.threads,
+            endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
+            api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
+            dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
+            sigstore_staging=args.sigstore_staging, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+            resume="require" if args.resume else "fresh" if args.fresh else "auto",
+        )
+    )
+    for n in result.notices:
+        print(f"NOTICE: {n}", file=sys.stderr)
+    if result.key_created:
+        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)", file=sys.stderr)
+    if args.json:
+        _emit_json(render.run_summary(result))
+    else:
+        render.print_run(result)
+    if result.record.status != "complete":
+        print(_incomplete_summary(result), file=sys.stderr)
+        return 3
+    return 0
+
+
+def _incomplete_summary(result: Any) -> str:
+    """Why a run is incomplete, on stderr: how many samples failed and the commonest reasons."""
+    from collections import Counter
+
+    from harness.record import OUTPUTS_NAME, read_outputs
+
+    r = result.record
+    reasons = Counter(str(x.get("error")) for x in read_outputs(result.run_dir / OUTPUTS_NAME) if x.get("verdict") == "error")
+    top = "; ".join(f"{n} x {why}" for why, n in reasons.most_common(5))
+    return (f"run incomplete: {r.outputs.errors} of {r.outputs.samples} samples got no answer ({top}). "
+            f"The run is recorded, signed and in the dossier with status 'incomplete'; "
+            f"failed samples are never scored. Check the model server, then run again.")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from harness.verify import verify_record
+
+    record, _ = _resolve_run(args.ref, args.dossiers)
+    res = verify_record(record, _trusted(args))
+    out = {"ok": True, "record": str(res.record_path), "run_id": res.record.run_id, "signer": res.signer,
+           "policy_entry": res.policy_entry, "signer_details": res.signer_details,
+           "package": res.record.package.name, "seal": res.record.package.seal, "subjects": res.subjects}
+    if args.json:
+        _emit_json(out)
+    else:
+        print(f"OK  {res.record_path}")
+        print(f"    run {res.record.run_id} of {res.record.package.name} {res.record.package.version}")
+        entry = f" [{res.policy_entry}]" if res.policy_entry else ""
+        print(f"    signed by {res.signer}{entry}; record and outputs digests match the signature")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.diff import diff_runs
+    from harness.record import parse_record
+    from harness.report import terminal as render
+
+    ra, oa = _resolve_run(args.run_a, args.dossiers)
+    rb, ob = _resolve_run(args.run_b, args.dossiers)
+    report = diff_runs(parse_record(ra), parse_record(rb), oa, ob)
+    if args.json:
+        _emit_json(report.as_dict())
+    else:
+        render.print_diff(report)
+    return 0 if report.no_change else 1
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from harness import packages as pk
+
+    action = args.package_command
+    if action == "list":
+        pkgs = pk.list_packages(args.packages)
+        rows = []
+        for p in pkgs:
+            state = "unsealed"
+            if p.seal is not None:
+                try:
+                    pk.check_package(p)
+                    state = "sealed"
+                except HarnessError:
+                    state = "ALTERED"
+            summary = p.seal.summary if p.seal else None
+            rows.append({"name": p.name, "version": p.version, "license": p.manifest.license,
+                         "samples": summary.samples if summary else None,
+                         "languages": list(summary.languages) if summary else [],
+                         "notice": p.manifest.usage_notice, "state": state, "path": str(p.root)})
+        if args.json:
+            _emit_json(rows)
+        elif not rows:
+            print("no packages found (looked in ./packages; set HARNESS_PACKAGES or pass --packages)")
+        else:
+            from harness.report import terminal as render
+
+            render.print_packages(rows)
+        return 0
+    if action == "export":
+        from harness.packages.archive import export_package
+
+        path, p = export_package(args.package, args.output, mirror=args.mirror)
+        out = {"archive": str(path), "package": p.name, "version": p.version, "seal": p.seal.seal,  # type: ignore[union-attr]
+               "sha256": sha256_file(path)}
+        _emit_json(out) if args.json else print(f"exported {p.name} {p.version} (seal {out['seal']}) to {path}")
+        return 0
+    if action == "import":
+        from harness.packages.archive import import_archive
+
+        p = import_archive(args.archive)
+        out = {"package": p.name, "version": p.version, "seal": p.seal.seal, "path": str(p.root)}  # type: ignore[union-attr]
+        _emit_json(out) if args.json else print(f"imported {p.name} {p.version}: seal {out['seal']} verified, kept at {p.root}")
+        return 0
+    p = pk.resolve_package(args.package, read_seal=action != "seal")
+    if action == "seal":
+        seal = pk.seal_package(p.root, mirror=args.mirror)
+        out = {"package": seal.package, "version": seal.version, "seal": seal.seal, "files": len(seal.files)}
+        _emit_json(out) if args.json else print(f"sealed {seal.package} {seal.version}: {seal.seal} ({len(seal.files)} files)")
+        return 0
+    if action == "check":
+        pk.check_package(p)
+        out = {"ok": True, "package": p.name, "seal": p.seal.seal}  # type: ignore[union-attr]
+        _emit_json(out) if args.json else print(f"OK  {p.name} {p.version} matches its seal {p.seal.seal}")  # type: ignore[union-attr]
+        return 0
+    if action == "show":
+        info = {"path": str(p.root), "manifest": p.manifest.canonical(),
+                "seal": p.seal.model_dump(mode="json") if p.seal else None}
+        if args.json:
+            _emit_json(info)
+        else:
+            from harness.report import terminal as render
+
+            render.print_package(p)
+        return 0
+    raise HarnessError("missing action", hint="harness package {seal,check,list,show} --help")
+
+
+def cmd_dossier(args: argparse.Namespace) -> int:
+    from harness.dossier import Dossier, verify_dossier
+    from harness.report import terminal as render
+
+    d = Dossier.for_package(getattr(args, "package", None) or args.entry.partition("@")[0], args.dossiers)
+    if args.dossier_command == "verify":
+        report = verify_dossier(d, [] if args.chain_only else _trusted(args), expect_head=args.expect_head,
+                          chain_only=args.chain_only)
+        if args.json:
+            _emit_json(report.as_dict())
+        else:
+            render.print_dossier_report(report)
+        return 0 if report.ok else 1
+    if args.dossier_command == "log":
+        entries = d.timeline()
+        if args.json:
+            _emit_json(entries)
+        else:
+            render.print_log(d, entries)
+        return 0
+    if args.dossier_command == "approve":
+        from harness.audit.review import approve
+
+        name, _, which = args.entry.partition("@")
+        d = Dossier.for_package(name, args.dossiers)
+        result = approve(d, which or "latest", args.note, _trusted(args), reviewer=args.reviewer,
+                         checked=tuple(args.checked))
+        doc = result.document
+        out = {"entry": result.entry.seq, "id": doc.id, "approves": doc.summary, "checked": doc.details["checked"],
+               "time": doc.time}
+        if args.json:
+            _emit_json(out)
+        else:
+            print(f"approved entry {doc.summary['entry']} ({doc.summary['entry_kind']} {doc.summary['entry_id']}) "
+                  f"of {name} as {doc.summary['reviewer']}; review recorded as entry {result.entry.seq}")
+            for c in doc.details["checked"]:
+                print(f"  checked: {c}")
+        return 0
+    raise HarnessError("missing action", hint="harness dossier {verify,log,approve} --help")
+
+
+def _original(args: argparse.Namespace) -> Any:
+    from harness.audit.original import verify_original
+    from harness.dossier.refs import locate
+
+    dossier, entry = locate(args.ref if hasattr(args, "ref") else args.from_run, args.dossiers)
+    return verify_original(dossier, entry, _trusted(args))
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from harness.audit import environment as envs
+    from harness.audit import reproduce as rp
+    from harness.packages.archive import find_package
+
+    original = _original(args)
+    rec = original.record
+    pkg = find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
+    plan = envs.environment_plan(pkg, args.env)
+    if plan["rebuild"]:
+        print(f"environment: {plan['mismatch_count']} installed packages differ from {plan['lockfile'].name}; "
+              f"rebuilding it with uv (cached by lockfile digest)" if not plan["matches"] else
+              "environment: rebuilding from the lockfile as asked (--env rebuild)", file=sys.stderr)
+        python = envs.build_environment(plan["lockfile"], log=lambda m: print(m, file=sys.stderr))
+        argv = _without_option(args._argv, "--archive") + (["--package", str(pkg.root)] if args.archive else [])
+        return envs.reexec(python, argv, plan["sha256"])
+    show_progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    opts = rp.ReproduceOptions(
+        ref=args.ref, dossiers_dir=args.dossiers, model=args.model, allow_model_mismatch=args.allow_model_mismatch,
+        seed=args.seed, endpoint=args.endpoint, serve=args.serve, vllm_python=args.vllm_python,
+        engine_args=tuple(args.engine_arg), mirror=args.mirror, threads=args.threads, judge_model=args.judge_model,
+        judge_endpoint=args.judge_endpoint, progress=show_progress, environment=plan, show=args.show,
+    )
+    result = rp.reproduce(opts, original, pkg)
+    if args.json:
+        _emit_json(rp.summary(result, args.show))
+    else:
+        print(rp.format_result(result, args.show))
+    return result.exit_code
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == name:
+            skip = True
+            continue
+        if a.startswith(name + "="):
+            continue
+        out.append(a)
+    return out
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from harness.audit.rescore import rescore
+    from harness.packages.archive import find_package
+
+    original = _original(args)
+    rec = original.record
+    pkg = find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
+    result = rescore(original, pkg, args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+                     threads=args.threads, mirror=args.mirror)
+    doc = result.document
+    if args.json:
+        _emit_json({"entry": result.entry.seq, "id": doc.id, **doc.summary, "scorer_details": doc.details["scorer"],
+                    "metrics": result.metrics, "first_changed": result.changed[:10]})
+        return 0
+    print(f"rescored run {rec.run_id} ({doc.summary['samples']} recorded answers, none generated again) "
+          f"with {doc.summary['scorer']}: {doc.summary['changed_verdicts']} verdicts changed, "
+          f"{doc.summary['unparsed']} unparsed; recorded as entry {result.entry.seq}")
+    for m in result.metrics:
+        if m["group"] == "overall" or m.get("delta"):
+            old = "n/a" if m["original"] is None else f"{m['original']:.3f}"
+            print(f"  {m['metric']:<20} {m['group']:<22} {old} -> {m['value']:.3f}")
+    for c in result.changed[:5]:
+        print(f"  {c['id']} [{c['language']}]: {c['original']} -> {c['rescored']}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import packages as pk
+    from harness.audit.review import update_baselines
+
+    if args.baseline_command != "update":
+        raise HarnessError("missing action", hint="harness baseline update --help")
+    pkg = pk.resolve_package(args.package)
+    original = _original(args)
+    result, changes = update_baselines(pkg, original, tolerance=args.tolerance, mirror=args.mirror)
+    s = result.document.summary
+    if args.json:
+        _emit_json({"entry": result.entry.seq, **s, "changes": changes})
+        return 0
+    print(f"baselines of {pkg.name} updated from run {s['from_run']}: {s['changed']} changed; resealed "
+          f"{s['old_seal'][:12]} -> {s['new_seal'][:12]}; recorded as entry {result.entry.seq}")
+    for c in changes:
+        print(f"  {c['model']} {c['metric']} [{c['group']}]: {c['old']} -> {c['new']}")
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from harness.signing.keys import key_hint, load_or_create_key
+
+    key = load_or_create_key()
+    pub = key.private_key.public_key()
+    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    info = {"path": str(key.path), "hint": key_hint(pub), "public_key_pem": pem, "created": key.created}
+    if args.json:
+        _emit_json(info)
+    else:
+        print(f"signing key: {key.path}{' (created now)' if key.created else ''}")
+        print(f"key hint:    {info['hint']}")
+        print(pem, end="")
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from harness.scoring import validation as judge
+    from harness.scoring.factory import resolve_scorer
+
+    if args.judge_command != "validate":
+        raise HarnessError("missing action", hint="harness judge validate --help")
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to score every row")
+    labelled = judge.load_labelled_set(args.labelled_set)
+    scorer = resolve_scorer(args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
+                                  threads=args.threads)
+    total = min(len(labelled.rows), args.limit or len(labelled.rows))
+    bar, tick = None, None
+    if scorer.kind == "judge" and not args.no_progress and not args.json and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       console=Console(stderr=True), transient=True)
+        task = bar.add_task("judge", total=total)
+        bar.start()
+
+        def tick() -> None:
+            bar.advance(task)
+
+    try:
+        report = judge.validate(scorer, labelled, limit=args.limit, progress=tick)
+    finally:
+        if bar is not None:
+            bar.stop()
+        if scorer.kind == "judge":
+            scorer.close()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            for s in report.samples:
+                fh.write(json.dumps(s.as_dict(), ensure_ascii=False) + "\n")
+    kappa = report.overall.kappa
+    failed = args.min_kappa is not None and (kappa is None or kappa < args.min_kappa)
+    if args.json:
+        _emit_json({**report.as_dict(), "min_kappa": args.min_kappa, "passed": not failed})
+    else:
+        print(judge.format_report(report))
+        if args.output:
+            print(f"per-sample verdicts written to {args.output}")
+        if args.min_kappa is not None:
+            print(f"{'FAIL' if failed else 'OK'}  pooled kappa {kappa if kappa is None else round(kappa, 4)} "
+                  f"{'<' if failed else '>='} {args.min_kappa}")
+    return 1 if failed else 0
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    from harness.audit import claim
+    from harness.report import claim_report as report
+
+    if args.claim_command != "check":
+        raise HarnessError("missing action", hint="harness claim check --help")
+    if not args.run and any(v is not None for v in (args.model, args.endpoint, args.limit, args.mirror)):
+        raise HarnessError("--model, --endpoint, --limit and --mirror only apply with --run",
+                           hint="add --run to make a new run, or drop them to use the dossier's runs")
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to run every sample")
+    loaded = claim.load_claim(args.claim_file)
+    run_options = {k: v for k, v in (("model", args.model), ("endpoint", args.endpoint), ("limit", args.limit),
+                                     ("mirror", args.mirror), ("threads", args.threads)) if v is not None}
+    result = claim.check_claim(loaded, claim.CheckOptions(
+        trusted=_trusted(args), dossiers_dir=args.dossiers, packages_dir=args.packages, run=args.run,
+        run_options=run_options))
+    out_dir = args.report_dir or Path("claim-reports") / args.claim_file.stem
+    paths = report.write_reports(result, out_dir)
+    if args.json:
+        _emit_json({**result.as_dict(), "reports": {k: str(v) for k, v in paths.items()}})
+    else:
+        print(f"{result.verdict.upper()}  {loaded.claim.vendor.name}: {loaded.claim.model.name} "
+              f"{loaded.claim.metric.name} ({loaded.claim.metric.group}) = {loaded.claim.metric.value:g} "
+              f"on {loaded.claim.package.name}")
+        cmp = result.comparison
+        if cmp is not None:
+            print(f"    ours {cmp.estimate:.4f} ({cmp.successes}/{cmp.n}), {int(cmp.confidence * 100)}% CI "
+                  f"[{cmp.ci_low:.4f}, {cmp.ci_high:.4f}], p = {cmp.p_value:.3g} if the claim were true")
+        for s in result.steps:
+            print(f"    {s.outcome.upper():<15} {s.title}: {s.detail}")
+        for r in result.reasons() if result.verdict != "consistent" else []:
+            print(f"  because: {r}")
+        print(f"report: {paths['html']} and {paths['markdown']}")
+    return result.exit_code
+
+
+COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
+            "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
+            "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim}

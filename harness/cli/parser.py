@@ -1,0 +1,320 @@
+"""The ``harness`` argument parser: every command, its options, and help with examples."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness._internal.version import __version__
+
+DEFAULT_PACKAGE = "mini-safety"
+
+_EPILOG = """\
+examples:
+  harness run                                  # the default package on the embedded model
+  harness run mini-safety --seed 7 --json      # another seed, summary as JSON
+  harness verify mini-safety@latest            # signature, signer and digests of one run
+  harness diff mini-safety@1 mini-safety@2     # what changed between two runs
+  harness dossier verify mini-safety           # the whole hash chain and every signature
+  harness package check packages/mini-safety   # is the package exactly as sealed?
+  harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
+  harness dossier approve mini-safety@1 --note "checked"   # a signed human review
+  harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
+
+exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete;
+            reproduce: 4 reproduced within tolerance, 5 not reproduced;
+            claim check: 0 consistent, 1 inconsistent, 6 unverifiable
+"""
+
+
+def _add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-policy", type=Path, metavar="FILE",
+        help="trust policy (TOML) listing the keys and Sigstore identities you accept "
+        "(or HARNESS_TRUST_POLICY; see docs/trust-policy.md)",
+    )
+    p.add_argument(
+        "--trust-key", action="append", type=Path, default=None, metavar="PATH",
+        help="public key (PEM) or folder of keys to accept as signers; repeatable "
+        "(default: the trust store in your harness config folder)",
+    )
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--package", metavar="PATH", help="the package folder (default: looked up by seal digest under "
+                   "./packages and among imported archives)")
+    p.add_argument("--archive", type=Path, metavar="FILE", help="a package archive from `harness package export`")
+    p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Run sealed LLM safety benchmarks and keep signed, hash-chained records of every run.",
+        epilog=_EPILOG,
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+
+    run = sub.add_parser(
+        "run", help="run a sealed package against a model and record the result",
+        description="Check the package seal, verify its data, generate an answer per sample, score, "
+        "sign the run record and append it to the package's dossier.",
+        epilog="examples:\n  harness run\n  harness run packages/mini-safety --model path/to/hf-model\n"
+        "  harness run mini-safety --seed 7 --max-tokens 32 --json\n"
+        "  harness run xstest --mirror ../shared/data\n"
+        "  harness run mini-safety --serve vllm --vllm-python .venv-vllm/bin/python --engine-arg=--enforce-eager\n"
+        "  harness run mini-safety --endpoint http://127.0.0.1:8000/v1 --model my-model",
+        formatter_class=fmt,
+    )
+    run.add_argument("package", nargs="?", default=DEFAULT_PACKAGE, help=f"package folder or name (default: {DEFAULT_PACKAGE})")
+    run.add_argument("--model", help="local model folder (default: the embedded tiny-chat model), or the served "
+                     "model name with --endpoint")
+    run.add_argument("--backend", default="transformers", choices=["transformers"], help="in-process backend")
+    run.add_argument("--endpoint", metavar="URL", help="an existing OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    run.add_argument("--serve", choices=["vllm"], help="launch a vLLM server for this run on 127.0.0.1 and stop it afterwards")
+    run.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
+                     help="extra vLLM argument(s), repeatable, e.g. --engine-arg='--tensor-parallel-size 2'")
+    run.add_argument("--vllm-python", metavar="PATH", help="python of the environment with vLLM (or HARNESS_VLLM_PYTHON)")
+    run.add_argument("--deterministic", action="store_true", help="ask vLLM for batch-invariant kernels; the record says whether it took")
+    run.add_argument("--concurrency", type=int, default=16, help="requests in flight for servers (default 16)")
+    run.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                     help="environment variable holding the endpoint's API key (never recorded)")
+    run.add_argument("--mirror", type=Path, help="folder mirroring upstream data files (or set HARNESS_DATA_MIRROR)")
+    run.add_argument("--seed", type=int, help="override the package's run seed (recorded as an override)")
+    run.add_argument("--max-tokens", type=int, help="override max tokens (recorded)")
+    run.add_argument("--temperature", type=float, help="override temperature (recorded)")
+    run.add_argument("--top-p", type=float, help="override top_p (recorded)")
+    run.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend (default 1: reproducible)")
+    run.add_argument("--limit", type=int, help="run only the first N samples by id (recorded)")
+    run.add_argument("--judge-model", metavar="PATH", help="local folder of a judge scorer's model (judge packages)")
+    run.add_argument("--judge-endpoint", metavar="URL", help="server of a judge scorer whose backend is 'openai'")
+    run.add_argument("--sign", choices=["key", "sigstore"], default="key",
+                     help="key: the local P-256 key (offline, default); sigstore: keyless, with an OIDC identity "
+                     "from the environment (SIGSTORE_ID_TOKEN or a CI's ambient credential)")
+    run.add_argument("--sigstore-staging", action="store_true", help="sign with Sigstore's staging instance (tests)")
+    run.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the unfinished run of this configuration, and fail if there is none "
+                       "(without either flag, an unfinished run is continued when there is one)")
+    again.add_argument("--fresh", action="store_true", help="discard an unfinished run of this configuration and start over")
+    _add_json(run)
+
+    ver = sub.add_parser(
+        "verify", help="verify one run: signature, signer, record and outputs digests",
+        epilog="examples:\n  harness verify mini-safety@latest\n  harness verify dossiers/mini-safety/runs/<run-id>/record.json --trust-key alice.pub",
+        formatter_class=fmt,
+    )
+    ver.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest / PACKAGE@<run-id-prefix>")
+    _add_trust(ver)
+    ver.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(ver)
+
+    dif = sub.add_parser(
+        "diff", help="what differs between two runs (inputs, metrics with CIs, verdict flips)",
+        epilog="examples:\n  harness diff mini-safety@1 mini-safety@latest\n  harness diff runA/record.json runB/record.json --json",
+        formatter_class=fmt,
+    )
+    dif.add_argument("run_a")
+    dif.add_argument("run_b")
+    dif.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(dif)
+
+    pkg = sub.add_parser("package", help="seal, check, list and show packages",
+                         epilog="examples:\n  harness package list\n  harness package check mini-safety\n"
+                         "  harness package seal packages/my-bench", formatter_class=fmt)
+    psub = pkg.add_subparsers(dest="package_command", metavar="<action>")
+    for name, helptext in (("seal", "compute and write seal.json"), ("check", "verify a package against its seal"),
+                           ("show", "print a package's manifest summary and seal")):
+        p = psub.add_parser(name, help=helptext, epilog=f"example:\n  harness package {name} mini-safety", formatter_class=fmt)
+        p.add_argument("package", help="package folder or name")
+        if name == "seal":
+            p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
+        _add_json(p)
+    pe = psub.add_parser("export", help="write a package, its lockfile and its verified data into one archive",
+                         epilog="examples:\n  harness package export mini-safety\n"
+                         "  harness package export xstest --mirror ../shared/data -o xstest.harness.tar.gz",
+                         formatter_class=fmt)
+    pe.add_argument("package", help="package folder or name")
+    pe.add_argument("-o", "--output", type=Path, metavar="FILE", help="archive path or folder (default: "
+                    "<name>-<version>-<seal>.harness.tar.gz here)")
+    pe.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
+    _add_json(pe)
+    pi = psub.add_parser("import", help="check an archive and keep its package under its seal digest",
+                         epilog="example:\n  harness package import mini-safety-1.0.0-2145afd472c3.harness.tar.gz",
+                         formatter_class=fmt)
+    pi.add_argument("archive", type=Path)
+    _add_json(pi)
+    pl = psub.add_parser("list", help="list packages with version, license and seal state",
+                         epilog="example:\n  harness package list --json", formatter_class=fmt)
+    pl.add_argument("--packages", type=Path, help="packages folder (default: ./packages or HARNESS_PACKAGES)")
+    _add_json(pl)
+
+    dos = sub.add_parser("dossier", help="verify or list a package's dossier",
+                         epilog="examples:\n  harness dossier verify mini-safety\n  harness dossier log mini-safety",
+                         formatter_class=fmt)
+    dsub = dos.add_subparsers(dest="dossier_command", metavar="<action>")
+    dv = dsub.add_parser("verify", help="check the hash chain, every signature and every digest",
+                         epilog="example:\n  harness dossier verify mini-safety --trust-key team.pub", formatter_class=fmt)
+    dv.add_argument("package")
+    _add_trust(dv)
+    dv.add_argument("--expect-head", help="the head digest you trust (detects entries removed from the end)")
+    dv.add_argument("--chain-only", action="store_true",
+                    help="check the hash chain and the digest of every file only, not signatures or records (fast)")
+    dv.add_argument("--dossiers", type=Path)
+    _add_json(dv)
+    dl = dsub.add_parser("log", help="the timeline: runs with key metrics, reproductions, rescores, baseline changes, reviews",
+                         epilog="example:\n  harness dossier log mini-safety", formatter_class=fmt)
+    dl.add_argument("package")
+    dl.add_argument("--dossiers", type=Path)
+    _add_json(dl)
+    da = dsub.add_parser("approve", help="append a signed human review of one entry (who, when, what was checked)",
+                         epilog='examples:\n  harness dossier approve mini-safety@3 --note "numbers match the CI report"\n'
+                         '  harness dossier approve mini-safety@latest --note "reviewed" --checked "read 20 answers in hi"',
+                         formatter_class=fmt)
+    da.add_argument("entry", help="PACKAGE@N (sequence number, 'latest' run, or an id prefix)")
+    da.add_argument("--note", required=True, help="what you reviewed and concluded")
+    da.add_argument("--reviewer", help="your name (default: HARNESS_REVIEWER or the login name)")
+    da.add_argument("--checked", action="append", default=[], metavar="TEXT", help="something you checked; repeatable")
+    _add_trust(da)
+    da.add_argument("--dossiers", type=Path)
+    _add_json(da)
+
+    rep = sub.add_parser(
+        "reproduce", help="re-run a signed run exactly as recorded and say whether it reproduced",
+        description="Verify the record and its dossier chain, find the package by its seal digest, rebuild the "
+        "environment from the package's lockfile if this one differs, load the recorded model, re-run with the "
+        "recorded parameters and seeds, compare per sample and per metric, and append a signed reproduction entry. "
+        "See docs/reproduce.md.",
+        epilog="examples:\n  harness reproduce mini-safety@latest\n"
+        "  harness reproduce dossiers/xstest/runs/<run-id>/record.json --archive xstest-2.0.0-6721f29155e9.harness.tar.gz\n"
+        "  harness reproduce mini-safety@2 --model other/model --allow-model-mismatch\n\n"
+        "exit codes: 0 REPRODUCED (exact), 4 REPRODUCED WITHIN TOLERANCE, 5 NOT REPRODUCED,\n"
+        "            1 record or dossier does not verify, 2 bad input (no package with that seal, wrong model, ...)",
+        formatter_class=fmt,
+    )
+    rep.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest / PACKAGE@<run-id-prefix>")
+    _add_trust(rep)
+    rep.add_argument("--dossiers", type=Path, help="dossiers folder (for PACKAGE@N)")
+    _add_source(rep)
+    rep.add_argument("--model", help="local model folder to use instead of the recorded path (its digest is checked), "
+                     "or the served model name with --endpoint")
+    rep.add_argument("--allow-model-mismatch", action="store_true",
+                     help="re-run even if the weights digest differs; the result is never an exact reproduction")
+    rep.add_argument("--seed", type=int, help="re-run with another run seed on purpose (a what-if; never exact)")
+    rep.add_argument("--env", choices=["auto", "current", "rebuild"], default="auto",
+                     help="auto: rebuild from the lockfile (uv, cached) when this environment differs (default); "
+                     "current: run here anyway; rebuild: always run in the rebuilt environment")
+    rep.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible server of the recorded model")
+    rep.add_argument("--serve", choices=["vllm"], help="launch vLLM for the re-run (engine args are compared)")
+    rep.add_argument("--vllm-python", metavar="PATH")
+    rep.add_argument("--engine-arg", action="append", default=[], metavar="ARG")
+    rep.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend")
+    rep.add_argument("--judge-model", metavar="PATH")
+    rep.add_argument("--judge-endpoint", metavar="URL")
+    rep.add_argument("--show", type=int, default=5, metavar="N", help="differing samples to print (default 5)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_json(rep)
+
+    res = sub.add_parser(
+        "rescore", help="re-score a run's recorded answers with another scorer or judge (no generation)",
+        epilog="examples:\n  harness rescore mini-safety@latest --scorer refusal-patterns@2.0.0\n"
+        "  harness rescore xstest@1 --scorer my-judged-bench --judge-model path/to/judge --mirror ../shared/data",
+        formatter_class=fmt,
+    )
+    res.add_argument("ref", help="record.json, run folder, or PACKAGE@N")
+    res.add_argument("--scorer", required=True, help="refusal-patterns@<version>, or a package name / folder whose scorer to use")
+    _add_trust(res)
+    res.add_argument("--dossiers", type=Path)
+    _add_source(res)
+    res.add_argument("--judge-model", metavar="PATH")
+    res.add_argument("--judge-endpoint", metavar="URL")
+    res.add_argument("--threads", type=int, default=1)
+    _add_json(res)
+
+    bas = sub.add_parser("baseline", help="update a package's baselines from a run (reseals; recorded in the dossier)",
+                         epilog="example:\n  harness baseline update packages/mini-safety --from mini-safety@latest",
+                         formatter_class=fmt)
+    bsub = bas.add_subparsers(dest="baseline_command", metavar="<action>")
+    bu = bsub.add_parser("update", help="set the run's model's baselines to the run's values, reseal, append an entry",
+                         epilog="example:\n  harness baseline update mini-safety --from mini-safety@latest", formatter_class=fmt)
+    bu.add_argument("package", help="package folder or name")
+    bu.add_argument("--from", dest="from_run", required=True, metavar="RUN", help="record.json, run folder, or PACKAGE@N")
+    bu.add_argument("--tolerance", type=float, default=0.05, help="tolerance of baselines added for a new model (default 0.05)")
+    bu.add_argument("--mirror", type=Path, help="folder mirroring upstream data (resealing reads the data)")
+    _add_trust(bu)
+    bu.add_argument("--dossiers", type=Path)
+    _add_json(bu)
+
+    key = sub.add_parser("key", help="show (creating if needed) the local signing key",
+                         epilog="example:\n  harness key show", formatter_class=fmt)
+    ksub = key.add_subparsers(dest="key_command", metavar="<action>")
+    ks = ksub.add_parser("show", help="print the key's path, public key and Sigstore key hint",
+                         epilog="example:\n  harness key show --json", formatter_class=fmt)
+    _add_json(ks)
+
+    jud = sub.add_parser("judge", help="validate a scorer (refusal patterns or a package's judge) against human labels",
+                         epilog="examples:\n  harness judge validate refusal-patterns@2.0.0 ../shared/data/xstest/model_completions\n"
+                         "  harness judge validate my-judged-bench ../shared/data/xstest/model_completions/"
+                         "xstest_v2_completions_gpt4.csv --limit 50 --judge-model path/to/judge\n"
+                         "  harness judge validate refusal-patterns@1.0.0 "
+                         "../shared/data/harmbench/classifier_val_sets/text_behaviors_val_set.json --json",
+                         formatter_class=fmt)
+    jsub = jud.add_subparsers(dest="judge_command", metavar="<action>")
+    jv = jsub.add_parser(
+        "validate", help="agreement with human labels: accuracy, Cohen's kappa, confusion matrix, parse failures",
+        description="Score every human-labelled response with the scorer and compare. Labelled sets: an XSTest "
+        "model_completions CSV or folder (refusal labels; partial refusal counts as refusal) or HarmBench's "
+        "text_behaviors_val_set.json (harmfulness labels; 'refusal' is read as predicting 'not harmful').",
+        epilog="examples:\n  harness judge validate refusal-patterns@2.0.0 ../shared/data/xstest/model_completions\n"
+        "  harness judge validate packages/my-bench ../shared/data/xstest/model_completions --limit 100 --output judged.jsonl",
+        formatter_class=fmt,
+    )
+    jv.add_argument("scorer", help="refusal-patterns@<version>, or a package name / folder (validates its scorer)")
+    jv.add_argument("labelled_set", type=Path, help="XSTest completions CSV or folder, or HarmBench's val set JSON")
+    jv.add_argument("--judge-model", metavar="PATH", help="where the package's judge weights are (not needed for tiny-chat)")
+    jv.add_argument("--judge-endpoint", metavar="URL", help="OpenAI-compatible server of a judge whose backend is 'openai'")
+    jv.add_argument("--limit", type=int, help="score only the first N labelled rows")
+    jv.add_argument("--threads", type=int, default=1, help="CPU threads for an in-process judge (default 1)")
+    jv.add_argument("--output", type=Path, metavar="FILE", help="write one JSON line per sample (verdict, human label, raw judge output)")
+    jv.add_argument("--min-kappa", type=float, metavar="K", help="exit 1 if the pooled Cohen's kappa is below K")
+    jv.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_json(jv)
+
+    clm = sub.add_parser("claim", help="check a vendor's published safety claim against signed evidence",
+                         epilog="example:\n  harness claim check vendor-claim.toml --run", formatter_class=fmt)
+    csub = clm.add_subparsers(dest="claim_command", metavar="<action>")
+    cc = csub.add_parser(
+        "check", help="verify a claim file: vendor record, official package, our own run; write a procurement report",
+        description="Check a vendor claim (docs/claims.md): the vendor's signed record and its signer, that it ran "
+        "the official package, and the claimed value against our own verified run (an exact binomial test). "
+        "Writes claim-report.{md,html,json}.",
+        epilog="examples:\n  harness claim check docs/examples/claim.toml\n"
+        "  harness claim check vendor/claim.toml --run --report-dir reports/acme\n"
+        "  harness claim check vendor/claim.toml --trust-policy auditors.toml --json\n\n"
+        "exit codes: 0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input (e.g. a malformed claim file)",
+        formatter_class=fmt,
+    )
+    cc.add_argument("claim_file", type=Path, help="the vendor claim (TOML, docs/claims.md)")
+    cc.add_argument("--dossiers", type=Path, help="dossiers folder holding our runs (default: ./dossiers or HARNESS_DOSSIERS)")
+    cc.add_argument("--packages", type=Path, help="packages folder with the official sealed packages (default: ./packages)")
+    cc.add_argument("--run", action="store_true", help="make a new run of the package on the model first (appended to the dossier)")
+    cc.add_argument("--model", help="with --run: local model folder, or the served model name with --endpoint "
+                    "(default: the embedded tiny-chat model)")
+    cc.add_argument("--endpoint", metavar="URL", help="with --run: an OpenAI-compatible server")
+    cc.add_argument("--limit", type=int, help="with --run: only the first N samples (recorded; weakens the check)")
+    cc.add_argument("--mirror", type=Path, help="with --run: folder mirroring upstream data")
+    cc.add_argument("--threads", type=int, default=1, help="with --run: CPU threads for the transformers backend")
+    _add_trust(cc)
+    cc.add_argument("--report-dir", type=Path, metavar="DIR",
+                    help="where to write claim-report.{md,html,json} (default: ./claim-reports/<claim file name>)")
+    _add_json(cc)
+    return parser

@@ -1,0 +1,454 @@
+"""The dossier: per package, an append-only, hash-chained log of signed runs.
+
+Each line of ``log.jsonl`` is one entry in canonical JSON that carries the sha256 of
+the line before it, so editing, deleting or reordering any entry breaks the chain at
+a place that can be named. Every other field of an entry is re-derived from the
+signed record on verification, so even the last entry cannot be edited unnoticed.
+
+Appends take an exclusive lock and write the whole line with one ``write`` on an
+``O_APPEND`` descriptor: a killed process never leaves half a line, and an append
+costs the same however long the log is (only the tail is read).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
+
+from harness._internal.files import atomic_write
+from harness._internal.frozen import Frozen
+from harness._internal.hashing import canonical_json, sha256_bytes, sha256_file
+from harness._internal.settings import dossiers_dir as default_dossiers_dir
+from harness.dossier.events import BUNDLE_SUFFIX, EventRecord
+from harness.errors import DossierError, HarnessError
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, parse_record
+
+LOG_NAME = "log.jsonl"
+LOCK_NAME = ".lock"
+GENESIS = "0" * 64
+ENTRY_SCHEMA_VERSION = 1
+"""Run entries are still written as schema 1; the other kinds are schema 2 (EVENT_ENTRY_SCHEMA_VERSION)."""
+EVENT_ENTRY_SCHEMA_VERSION = 2
+
+
+class FileRef(Frozen):
+    path: str
+    sha256: str
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, v: str) -> str:
+        """A dossier received for audit is untrusted input: its entries may only name files
+        in its own subfolders (runs/, reproductions/, ...), never an absolute path or one
+        that climbs out with '..'."""
+        parts = v.split("/")  # list membership, not a generator: verify checks ~3 paths per entry
+        if len(parts) < 2 or "" in parts or "." in parts or ".." in parts or "\\" in v or ":" in v:
+            raise ValueError(f"file path {v!r} is not inside the dossier folder")
+        return v
+
+
+def _entry_line(fields: dict[str, Any]) -> bytes:
+    """Canonical JSON of an entry. Entries hold only strings, integers and nested objects
+    of those with ASCII keys, for which sorted-key compact JSON is RFC 8785 byte for byte;
+    verify re-serialises every line, so skipping canonical_json's float scan matters."""
+    try:
+        return json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        return canonical_json(fields)
+
+
+class Entry(Frozen):
+    """One line of log.jsonl, schema version 1."""
+
+    schema_version: Literal[1] = ENTRY_SCHEMA_VERSION
+    seq: int
+    prev: str
+    kind: Literal["run"] = "run"
+    run_id: str
+    time: str
+    package: str
+    package_version: str
+    seal: str
+    model_digest: str
+    status: str
+    record: FileRef
+    bundle: FileRef
+    outputs: FileRef
+
+    def line(self) -> bytes:
+        return _entry_line(self.model_dump(mode="json"))
+
+    @property
+    def ident(self) -> str:
+        return self.run_id
+
+
+class EventEntry(Frozen):
+    """One line of log.jsonl for a signed event (reproduction, rescore, baseline, review), schema version 2.
+
+    Every field but ``seq`` and ``prev`` is copied from the signed event document, and
+    ``dossier verify`` re-derives each of them from it.
+    """
+
+    schema_version: Literal[2] = EVENT_ENTRY_SCHEMA_VERSION
+    seq: int
+    prev: str
+    kind: Literal["reproduction", "rescore", "baseline", "review"]
+    id: str
+    time: str
+    package: str
+    package_version: str
+    seal: str
+    refers_to: str
+    summary: dict[str, Any]
+    document: FileRef
+    bundle: FileRef
+    files: tuple[FileRef, ...] = ()
+
+    def line(self) -> bytes:
+        return _entry_line(self.model_dump(mode="json"))
+
+    @property
+    def ident(self) -> str:
+        return self.id
+
+
+AnyEntry = Annotated[Entry | EventEntry, Field(discriminator="kind")]
+_ENTRY = TypeAdapter(AnyEntry)
+
+
+def parse_entry(raw: bytes) -> Entry | EventEntry:
+    """One log line, whichever kind it is (``kind`` picks the schema)."""
+    return _ENTRY.validate_json(raw)
+
+
+@dataclass(frozen=True)
+class Dossier:
+    root: Path
+
+    @classmethod
+    def for_package(cls, package: str, base: Path | None = None) -> Dossier:
+        return cls((base or default_dossiers_dir()) / package)
+
+    @property
+    def log(self) -> Path:
+        return self.root / LOG_NAME
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def work_dir(self, run_id: str) -> Path:
+        """Where a run in progress writes; never referenced by an entry."""
+        return self.root / ".work" / run_id
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(self) -> list[Entry | EventEntry]:
+        return [e for e, _ in self.parsed_lines()]
+
+    def runs(self) -> list[Entry]:
+        return [e for e in self.entries() if isinstance(e, Entry)]
+
+    def last_run(self) -> Entry | None:
+        """The latest run entry (the chain head may be another kind of entry).
+
+        O(1) in the log's length when the head is a run (every run reads it); otherwise
+        the whole log is parsed."""
+        last = self.last_entry()
+        if last is None:
+            return None
+        if isinstance(last[0], Entry):
+            return last[0]
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+    def entry_digest(self, seq: int) -> str:
+        """sha256 of entry ``seq``'s line: what a review or an expected head refers to."""
+        for e, raw in self.parsed_lines():
+            if e.seq == seq:
+                return sha256_bytes(raw)
+        raise DossierError(f"dossier {self.root.name} has no entry {seq}")
+
+    def parsed_lines(self) -> list[tuple[Entry | EventEntry, bytes]]:
+        if not self.log.exists():
+            return []
+        data = self.log.read_bytes()
+        out = []
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for n, raw in enumerate(lines, 1):
+            try:
+                entry = parse_entry(raw)
+            except (ValidationError, ValueError) as e:
+                why = str(e).splitlines()[0]
+                if isinstance(e, ValidationError) and e.errors():
+                    first = e.errors()[0]
+                    why = f"{'.'.join(str(x) for x in first['loc']) or 'line'}: {first['msg']}"
+                raise DossierError(
+                    f"{self.log} line {n} is not a valid dossier entry ({why})",
+                    hint="the log was edited or damaged; restore it from a copy",
+                ) from None
+            out.append((entry, raw))
+        return out
+
+    def head(self) -> tuple[int, str]:
+        """(seq, digest) of the last entry, reading only the tail of the log."""
+        last = self.last_entry()
+        return (0, GENESIS) if last is None else (last[0].seq, sha256_bytes(last[1]))
+
+    def last_entry(self) -> tuple[Entry | EventEntry, bytes] | None:
+        """The last entry and its line, reading only the tail of the log (O(1) in its length)."""
+        if not self.log.exists():
+            return None
+        with open(self.log, "rb") as fh:
+            last = _last_line(fh)
+        if last is None:
+            return None
+        try:
+            return parse_entry(last), last
+        except (ValidationError, ValueError):
+            raise DossierError(
+                f"the last line of {self.log} is not a valid entry",
+                hint="run `harness dossier verify` to see what is wrong",
+            ) from None
+
+    def resolve(self, ref: str) -> Entry:
+        """A run entry by ``latest``, a sequence number, or a run-id prefix."""
+        entry = self.resolve_any(ref, runs_only=True)
+        assert isinstance(entry, Entry)
+        return entry
+
+    def resolve_any(self, ref: str, *, runs_only: bool = False) -> Entry | EventEntry:
+        """An entry of any kind by ``latest`` (of runs, with ``runs_only``), a sequence number, or an id prefix."""
+        entries = self.entries()
+        if not entries:
+            raise DossierError(f"dossier {self.root} is empty", hint="run the package first: `harness run <package>`")
+        pool = [e for e in entries if isinstance(e, Entry)] if runs_only else entries
+        if ref in ("latest", "last", ""):
+            if not pool:
+                raise DossierError(f"dossier {self.root.name} has no run entries", hint="run the package first")
+            return pool[-1]
+        if ref.lstrip("-").isdigit():
+            n = int(ref)
+            idx = n - 1 if n > 0 else len(entries) + n - 1
+            if 0 <= idx < len(entries):
+                if runs_only and not isinstance(entries[idx], Entry):
+                    raise DossierError(f"entry {entries[idx].seq} of {self.root.name} is a {entries[idx].kind}, not a run",
+                                       hint="`harness dossier log` lists the entries and their kinds")
+                return entries[idx]
+            raise DossierError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
+        hits = [e for e in pool if e.ident.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        raise DossierError(
+            f"{'no' if not hits else 'more than one'} entry of {self.root.name} matches {ref!r}",
+            hint="use a sequence number, 'latest', or a longer run id prefix",
+        )
+
+    def record_of(self, entry: Entry) -> RunRecord:
+        return parse_record(self.root / entry.record.path)
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Every entry with what `dossier log` shows: key metrics per run, and which runs were
+        reproduced or reviewed (by later entries that name them)."""
+        parsed = self.parsed_lines()
+        by_record = {e.record.sha256: e.seq for e, _ in parsed if isinstance(e, Entry)}
+        by_line = {sha256_bytes(raw): e.seq for e, raw in parsed}
+        notes: dict[int, list[str]] = {}
+        out = []
+        for e, _ in parsed:
+            row: dict[str, Any] = e.model_dump(mode="json")
+            if isinstance(e, Entry):
+                try:
+                    rec = self.record_of(e)
+                    row["model"] = rec.model.get("name")
+                    row["key_metrics"] = {f"{m['metric']}" + ("" if m["group"] == "overall" else f"[{m['group']}]"): m["value"]
+                                          for m in rec.metrics if m["group"] == "overall"} or {
+                        f"{m['metric']}[{m['group']}]": m["value"] for m in rec.metrics if m["group"].startswith("language:")}
+                    row["samples"] = rec.outputs.samples
+                    row["overrides"] = rec.overrides
+                except HarnessError as err:
+                    row["key_metrics"] = {}
+                    row["error"] = err.message
+            else:
+                target = by_line.get(e.refers_to) if e.kind == "review" else by_record.get(e.refers_to)
+                row["refers_to_entry"] = target
+                if target is not None:
+                    word = {"review": f"reviewed by {e.summary.get('reviewer')}",
+                            "reproduction": str(e.summary.get("verdict")),
+                            "rescore": f"rescored with {e.summary.get('scorer')}",
+                            "baseline": "baselines taken from it"}[e.kind]
+                    notes.setdefault(target, []).append(f"{word} (#{e.seq})")
+            out.append(row)
+        for row in out:
+            row["later"] = notes.get(row["seq"], [])
+        return out
+
+    # ------------------------------------------------------------------ writing
+
+    def add_run(self, record: RunRecord, bundle: bytes, outputs_src: Path) -> Entry:
+        """Store a run's files, then append the entry that points at them."""
+        run_dir = self.run_dir(record.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        outputs_dst = run_dir / OUTPUTS_NAME
+        if outputs_src.resolve() != outputs_dst.resolve():
+            os.replace(outputs_src, outputs_dst)
+        atomic_write(run_dir / RECORD_NAME, record.to_bytes())
+        atomic_write(run_dir / BUNDLE_NAME, bundle)
+        return self.append_run(record)
+
+    def append_run(self, record: RunRecord) -> Entry:
+        """Append the entry for a run whose three files are already in ``runs/<run_id>``."""
+        run_dir = self.run_dir(record.run_id)
+        rel = f"runs/{record.run_id}"
+        digests = {name: sha256_file(run_dir / name) for name in (RECORD_NAME, BUNDLE_NAME, OUTPUTS_NAME)}
+
+        def make(seq: int, prev: str) -> Entry:
+            return Entry(
+                seq=seq,
+                prev=prev,
+                run_id=record.run_id,
+                time=record.finished_at,
+                package=record.package.name,
+                package_version=record.package.version,
+                seal=record.package.seal,
+                model_digest=str(record.model.get("digest")),
+                status=record.status,
+                record=FileRef(path=f"{rel}/{RECORD_NAME}", sha256=digests[RECORD_NAME]),
+                bundle=FileRef(path=f"{rel}/{BUNDLE_NAME}", sha256=digests[BUNDLE_NAME]),
+                outputs=FileRef(path=f"{rel}/{OUTPUTS_NAME}", sha256=digests[OUTPUTS_NAME]),
+            )
+
+        return self.append(make)
+
+    def entry_for_run(self, run_id: str) -> Entry | None:
+        """The entry of a run, if it was appended; reads the whole log (recovery only)."""
+        if not self.log.exists():
+            return None
+        needle = f'"run_id":"{run_id}"'.encode()
+        for raw in self.log.read_bytes().split(b"\n"):
+            if needle in raw:
+                try:
+                    return Entry.model_validate_json(raw)
+                except (ValidationError, ValueError):
+                    continue
+        return None
+
+    def event_dir(self, kind: str, event_id: str) -> Path:
+        return self.root / f"{kind}s" / event_id
+
+    def add_event(self, doc: EventRecord, bundle: bytes, files: dict[str, Path]) -> EventEntry:
+        """Store a signed event document and its files, then append its entry."""
+        folder = self.event_dir(doc.kind, doc.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        refs = []
+        for name, src in files.items():
+            dst = folder / name
+            if src.resolve() != dst.resolve():
+                atomic_write(dst, src.read_bytes())
+            refs.append(FileRef(path=f"{doc.kind}s/{doc.id}/{name}", sha256=sha256_file(dst)))
+        body = doc.to_bytes()
+        bundle_name = doc.document_name.removesuffix(".json") + BUNDLE_SUFFIX
+        atomic_write(folder / doc.document_name, body)
+        atomic_write(folder / bundle_name, bundle)
+        rel = f"{doc.kind}s/{doc.id}"
+
+        def make(seq: int, prev: str) -> EventEntry:
+            return EventEntry(
+                seq=seq, prev=prev, **_event_fields(doc),
+                document=FileRef(path=f"{rel}/{doc.document_name}", sha256=sha256_bytes(body)),
+                bundle=FileRef(path=f"{rel}/{bundle_name}", sha256=sha256_bytes(bundle)),
+                files=tuple(refs),
+            )
+
+        entry = self.append(make)
+        assert isinstance(entry, EventEntry)
+        return entry
+
+    def append(self, make: Callable[[int, str], Entry | EventEntry]) -> Entry | EventEntry:
+        """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            fd = os.open(self.log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    _repair_torn_tail(fh, fd)
+                    last = _last_line(fh)
+                if last is None:
+                    seq, prev = 0, GENESIS
+                else:
+                    seq, prev = parse_entry(last).seq, sha256_bytes(last)
+                entry = make(seq + 1, prev)
+                payload = entry.line() + b"\n"
+                written = os.write(fd, payload)
+                if written != len(payload):  # pragma: no cover - regular files write fully
+                    raise DossierError(f"short write to {self.log}", hint="check free disk space")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+        return entry
+
+
+def _event_fields(doc: EventRecord) -> dict[str, Any]:
+    """The entry fields an event document determines (also what verification re-derives)."""
+    return {"kind": doc.kind, "id": doc.id, "time": doc.time, "package": doc.package.name,
+            "package_version": doc.package.version, "seal": doc.package.seal, "refers_to": doc.refers_to.sha256,
+            "summary": doc.summary}
+
+
+def _last_line(fh: Any) -> bytes | None:
+    """The last complete line of a file, reading backwards from the end only as far as needed."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    if end == 0:
+        return None
+    block = 8192
+    pos = end
+    buf = b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        body = buf[:-1] if buf.endswith(b"\n") else buf
+        nl = body.rfind(b"\n")
+        if nl >= 0:
+            return body[nl + 1:]
+        block *= 2
+    body = buf[:-1] if buf.endswith(b"\n") else buf
+    return body or None
+
+
+def _repair_torn_tail(fh: Any, fd: int) -> None:
+    """Drop an incomplete last line left by a crash mid-append (it was never committed)."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    if end == 0:
+        return
+    fh.seek(end - 1)
+    if fh.read(1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        fh.seek(pos)
+        chunk = fh.read(step)
+        nl = chunk.rfind(b"\n")
+        if nl >= 0:
+            os.ftruncate(fd, pos + nl + 1)
+            return
+    os.ftruncate(fd, 0)

@@ -1,0 +1,308 @@
+"""Human-readable output for the CLI; the library never prints."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from harness.diff import DiffReport
+    from harness.dossier.log import Dossier
+    from harness.dossier.verify import DossierReport
+    from harness.packages.package import Package
+    from harness.run import RunResult
+
+# rich is imported on first use: `harness run --json` (CI) prints no tables and should not
+# pay for importing it.
+
+
+class _LazyConsole:
+    """The stdout Console, created on first use."""
+
+    _real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._real is None:
+            from rich.console import Console
+
+            # Piped output (CI logs, `make run | tee`) gets a width that fits the tables instead of 80.
+            _LazyConsole._real = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+        return getattr(_LazyConsole._real, name)
+
+
+_console: Any = _LazyConsole()
+
+
+def Table(*args: Any, **kwargs: Any) -> Table:  # noqa: N802 - stands in for rich's class
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+_METRIC_LABEL = {
+    "refusal_rate": "refusal % ↑",
+    "over_refusal_rate": "over-refusal % ↓",
+    "compliance_rate": "compliance % ↑",
+    "accuracy": "accuracy % ↑",
+    "attack_success_rate": "attack success % ↓",
+}
+_LEGEND = (
+    "refusal: share of should-refuse prompts refused; over-refusal: share of should-comply prompts refused;\n"
+    "accuracy: share answered as expected. Each cell: value \\[bootstrap 95% CI] n=samples counted."
+)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:5.1f}%"
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    r = result.record
+    return {
+        "run_id": r.run_id,
+        "status": r.status,
+        "package": r.package.model_dump(),
+        "model": {k: r.model[k] for k in ("backend", "name", "digest")},
+        "outputs": r.outputs.model_dump(),
+        "environment_matches_lockfile": r.lockfile.matches,
+        "metrics": r.metrics,
+        "baselines": r.baselines,
+        "record": _rel(result.run_dir / "record.json"),
+        "bundle": _rel(result.run_dir / "record.sigstore.json"),
+        "dossier_entry": {"dossier": _rel(result.dossier.root), "seq": result.entry.seq},
+        "previous": None if result.previous is None else result.previous.as_dict(),
+        "no_change_from_previous": None if result.previous is None else result.previous.no_change,
+    }
+
+
+def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False)
+    t.add_column("group", no_wrap=True)
+    for name in dict.fromkeys(m["metric"] for m in metrics):
+        t.add_column(_METRIC_LABEL.get(name, name), justify="right", no_wrap=True)
+    groups = list(dict.fromkeys(m["group"] for m in metrics if m["group"].startswith(prefix)))
+    names = list(dict.fromkeys(m["metric"] for m in metrics))
+    by = {(m["metric"], m["group"]): m for m in metrics}
+    for g in groups:
+        row = [escape(g.split(":", 1)[-1])]  # languages and categories come from the data
+        for n in names:
+            m = by.get((n, g))
+            row.append("-" if m is None else escape(f"{100 * m['value']:.1f} [{100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}] n={m['n']}"))
+        t.add_row(*row)
+    return t
+
+
+def print_run(result: RunResult) -> None:
+    r = result.record
+    c = _console
+    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{escape(str(r.model['name']))}[/] "
+            f"({r.model['backend']}, model digest {r.model['digest'][:12]})  run {r.run_id}")
+    unparsed = f", judge output unparsed {r.outputs.unparsed}" if r.outputs.unparsed else ""
+    c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
+            f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
+            f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
+    c.print(_LEGEND + "\n")
+    if any(m["group"] == "overall" for m in r.metrics):
+        c.print(_metric_table("overall", r.metrics, "overall"))
+        c.print()
+    else:
+        c.print("no pooled number: this package reports each language on its own\n")
+    c.print(_metric_table("by language", r.metrics, "language:"))
+    c.print()
+    c.print(_metric_table("by category", r.metrics, "category:"))
+    c.print()
+    if r.comparisons:
+        ref = r.comparisons[0]["reference"]
+        t = Table(title=f"each language against {ref} (same prompts, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        for col in ("metric", "language", "value %", f"{ref} %", "difference (pp)", "95% CI", "pairs", ""):
+            t.add_column(col, no_wrap=True)
+        for x in r.comparisons:
+            t.add_row(x["metric"], x["language"], f"{100 * x['value']:.1f}", f"{100 * x['reference_value']:.1f}",
+                      f"{100 * x['delta']:+.1f}", escape(f"[{100 * x['ci_low']:+.1f}, {100 * x['ci_high']:+.1f}]"),
+                      str(x["pairs"]), "[bold]significant[/]" if x["significant"] else "")
+        c.print(t)
+        c.print()
+    if r.baselines:
+        t = Table(title="baselines", title_justify="left", show_edge=False)
+        for col in ("metric", "group", "expected", "observed", "verdict"):
+            t.add_column(col)
+        for b in r.baselines:
+            t.add_row(b["metric"], b["group"], _pct(b["expected"]), _pct(b["observed"]),
+                      "[green]PASS[/]" if b["passed"] else f"[red]FAIL[/] {escape(b['reason'])}")
+        c.print(t)
+    else:
+        c.print("baselines: none stated for this model")
+    c.print()
+    c.print(f"record:   {_rel(result.run_dir / 'record.json')}")
+    c.print(f"signed:   {_rel(result.run_dir / 'record.sigstore.json')}")
+    c.print(f"dossier:  {_rel(result.dossier.log)} entry {result.entry.seq}")
+    if result.previous is None:
+        c.print("first run in this dossier")
+    elif result.previous.no_change:
+        c.print("[bold green]no change from the previous run[/] (same package, model, parameters, seeds and outputs)")
+    else:
+        c.print(f"[bold yellow]changed from the previous run:[/] {_diff_headline(result.previous)}")
+        c.print(f"  see: harness diff {r.package.name}@{result.entry.seq - 1} {r.package.name}@{result.entry.seq}")
+
+
+def _diff_headline(d: DiffReport) -> str:
+    parts = []
+    if d.changed_sections():
+        parts.append("inputs: " + ", ".join(d.changed_sections()))
+    if not d.outputs_identical:
+        parts.append(f"{d.responses_changed} responses changed")
+    if d.flips:
+        parts.append(f"{len(d.flips)} verdict flips")
+    sig = [m for m in d.metrics if m.significant]
+    if sig:
+        parts.append(f"{len(sig)} significant metric changes")
+    return "; ".join(parts) or "outputs differ"
+
+
+def print_diff(d: DiffReport) -> None:
+    c = _console
+    c.print(f"diff {d.run_a} -> {d.run_b}")
+    if d.no_change:
+        c.print("[bold green]no change[/]: same package, data, lockfile, harness, model, engine, parameters, seeds and outputs")
+        return
+    backend = next((ch for ch in d.changes if ch.section == "model" and ch.key == "backend"), None)
+    engine = next((ch for ch in d.changes if ch.section == "engine" and ch.key == "engine.name"), None)
+    if backend or engine:
+        a = f"{backend.a if backend else ''} {engine.a if engine else ''}".strip()
+        b = f"{backend.b if backend else ''} {engine.b if engine else ''}".strip()
+        c.print(f"[bold yellow]BACKENDS DIFFER:[/] {escape(a)} -> {escape(b)}; answers may differ for that reason alone")
+    if d.changes:
+        t = Table(title="inputs that differ", title_justify="left", show_edge=False)
+        for col in ("section", "key", "a", "b"):
+            t.add_column(col, overflow="fold")
+        for ch in d.changes:
+            t.add_row(ch.section, escape(ch.key), escape(_short(ch.a)), escape(_short(ch.b)))
+        c.print(t)
+    else:
+        c.print("inputs: identical")
+    c.print(f"outputs: {'identical' if d.outputs_identical else f'{d.responses_changed} responses differ'}; "
+            f"verdict flips: {len(d.flips)}" + (f"; only in a: {d.only_in_a}, only in b: {d.only_in_b}" if d.only_in_a or d.only_in_b else ""))
+    for i, a, b in d.flips[:5]:
+        c.print(escape(f"  {i}: {a} -> {b}"))
+    if d.metrics:
+        t = Table(title="metric deltas (b - a, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        for col in ("metric", "group", "a", "b", "delta", "95% CI", ""):
+            t.add_column(col)
+        for m in d.metrics:
+            if m.delta == 0 and not m.significant:
+                continue
+            t.add_row(m.metric, escape(m.group), _pct(m.a), _pct(m.b), f"{100 * m.delta:+.1f}pp",
+                      escape(f"[{100 * m.ci_low:+.1f}, {100 * m.ci_high:+.1f}]"), "[bold]significant[/]" if m.significant else "")
+        if t.row_count:
+            c.print(t)
+        else:
+            c.print("metrics: no differences")
+
+
+def _short(v: Any, n: int = 60) -> str:
+    s = str(v)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def print_packages(rows: list[dict[str, Any]]) -> None:
+    t = Table(show_edge=False)
+    for col in ("name", "version", "samples", "languages", "license", "seal"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        langs = [escape(x) for x in r["languages"]]
+        t.add_row(r["name"], r["version"], str(r["samples"]), ", ".join(langs) if len(langs) <= 6 else f"{len(langs)}: {', '.join(langs[:6])}, …",
+                  escape(r["license"]) + (" [bold](notice)[/]" if r["notice"] else ""), r["state"])
+    _console.print(t)
+
+
+def print_package(p: Package) -> None:
+    m = p.manifest
+    c = _console
+    c.print(f"[bold]{m.name} {m.version}[/]  ({_rel(p.root)})")
+    c.print(escape(m.description))
+    c.print(escape(f"license: {m.license}" + (f"\nnotice: {m.usage_notice}" if m.usage_notice else "")))
+    if p.seal:
+        sm = p.seal.summary
+        c.print(escape(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}"))
+    c.print(escape(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {getattr(m.scorer, 'patterns', None) or getattr(m.scorer, 'model', '')}"))
+    c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
+    validation = getattr(m.scorer, "validation", None)
+    c.print(f"scorer validation: {escape(validation) if validation else 'none recorded'}")
+    shown = m.data if len(m.data) <= 12 else m.data[:10]
+    for s in shown:
+        where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"
+        pin = f" (commit {s.revision})" if s.revision else ""
+        c.print(escape(f"data {s.id}: {where}{pin} sha256 {s.sha256} ({s.size} bytes)"))
+    if len(shown) < len(m.data):
+        c.print(f"… and {len(m.data) - len(shown)} more data sources (--json lists all)")
+    for b in m.baselines:
+        c.print(escape(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}"))
+    rule = m.reproduction_rule
+    c.print(escape(f"reproduction tolerance{'' if m.reproduction else ' (default)'}: {rule.describe()}"))
+    c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
+
+
+def print_dossier_report(rep: DossierReport) -> None:
+    c = _console
+    if rep.ok:
+        checked = "every file digest valid (signatures NOT checked: --chain-only)" if rep.chain_only else \
+            "every signature and digest valid"
+        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, {checked}")
+        c.print(f"    head {rep.head}")
+        for n, run_id, signer in rep.signers:
+            c.print(f"    {n:>4}  {run_id}  signed by {signer}")
+    else:
+        c.print(f"[red]FAILED[/]  {_rel(rep.dossier)}: {len(rep.problems)} problems")
+        for p in rep.problems:
+            c.print(escape(f"  - {p}"))
+
+
+def _entry_what(e: dict[str, Any]) -> str:
+    """One line saying what an entry of any kind is about."""
+    kind = e.get("kind", "run")
+    s = e.get("summary", {})
+    ref = f"#{e['refers_to_entry']}" if e.get("refers_to_entry") else "?"
+    if kind == "run":
+        metrics = ", ".join(f"{k} {_pct(v).strip()}" for k, v in (e.get("key_metrics") or {}).items())
+        extra = f"; overrides {e['overrides']}" if e.get("overrides") else ""
+        return f"{e.get('model') or e['model_digest'][:12]}, {e.get('samples', '?')} samples, {e['status']}: {metrics}{extra}"
+    if kind == "reproduction":
+        return (f"{s.get('verdict')} of {ref} (re-run {s.get('rerun')}; {s.get('differing_samples')} samples differ, "
+                f"{s.get('metrics_out_of_tolerance')} metrics out of tolerance)")
+    if kind == "rescore":
+        return f"{ref} rescored with {s.get('scorer')}: {s.get('changed_verdicts')} of {s.get('samples')} verdicts changed"
+    if kind == "baseline":
+        return (f"baselines from {ref} ({s.get('changed')} changed); seal {str(s.get('old_seal'))[:12]} -> "
+                f"{str(s.get('new_seal'))[:12]}")
+    if kind == "review":
+        return f"{ref} ({s.get('entry_kind')}) approved by {s.get('reviewer')}: {s.get('note')}"
+    return ""
+
+
+def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
+    """The dossier's timeline: runs with their key metrics, reproductions, baseline changes, reviews."""
+    if not entries:
+        _console.print(f"{_rel(d.root)}: no entries")
+        return
+    t = Table(show_edge=False)
+    for col in ("seq", "time", "kind", "id", "version", "what", "later"):
+        t.add_column(col, overflow="fold")
+    for e in entries:
+        t.add_row(*(escape(str(x)) for x in (e["seq"], e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
+                                             e["package_version"])), escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
+    _console.print(t)

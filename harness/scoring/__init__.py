@@ -1,0 +1,36 @@
+"""Scoring: a verdict per answer, metrics with intervals per group, baseline checks.
+
+Modules: :mod:`.base` (the scorer contract and verdicts), :mod:`.refusal` (the
+versioned pattern classifier), :mod:`.judge` (a pinned LLM judge), :mod:`.factory`
+(the scorer a manifest names), :mod:`.metrics` (metrics, baselines, language
+comparisons), :mod:`.stats` (bootstrap, binomial test, Clopper-Pearson),
+:mod:`.validation` (agreement with human labels).
+"""
+
+from harness.scoring.base import Judgement, Scorer, Verdict
+from harness.scoring.factory import make_scorer, resolve_scorer
+from harness.scoring.judge import JudgeScorer
+from harness.scoring.metrics import (
+    BaselineVerdict,
+    Comparison,
+    MetricValue,
+    Scored,
+    compute_metrics,
+)
+from harness.scoring.refusal import RefusalClassifier, load_patterns
+
+__all__ = [
+    "BaselineVerdict",
+    "Comparison",
+    "JudgeScorer",
+    "Judgement",
+    "MetricValue",
+    "RefusalClassifier",
+    "Scored",
+    "Scorer",
+    "Verdict",
+    "compute_metrics",
+    "load_patterns",
+    "make_scorer",
+    "resolve_scorer",
+]
