@@ -138,8 +138,10 @@ def _plain(obj: Any) -> Any:
     if t is float:
         if obj != obj or obj in (float("inf"), float("-inf")):
             raise _NotPlain
-        if obj.is_integer() and abs(obj) < _SAFE_INT:
-            return int(obj)
+        if obj.is_integer():
+            if abs(obj) < _SAFE_INT:
+                return int(obj)
+            raise _NotPlain  # ECMAScript prints 2**53. as "9007199254740992", repr as "...992.0"
         if 1e-4 <= abs(obj) < 1e16:
             return obj  # repr and ECMAScript agree: shortest round-trip digits, fixed notation
         raise _NotPlain
