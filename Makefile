@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 help:
 	@echo "make run    install (uv sync) and run the default package on the embedded model"
 	@echo "make test   install and run the test suite"
-	@echo "make lint   ruff over the code"
+	@echo "make lint   ruff, mypy (harness/) and the import layering contract (import-linter)"
 	@echo "make vllm-test  end to end on the CPU build of vLLM (installs it once into ~/.cache/harness)"
 	@echo "make lock   regenerate uv.lock and lockfiles/harness.txt, then reseal packages"
 	@echo "make model  rebuild the embedded tiny-chat model (deterministic, a few minutes on CPU)"
@@ -35,8 +35,11 @@ run: .venv/.synced
 test: .venv/.synced
 	$(UV) run --frozen --no-sync pytest -q
 
+# The layering contract (docs/architecture.md) lives in pyproject.toml [tool.importlinter].
 lint: .venv/.synced
 	$(UV) run --frozen --no-sync ruff check harness tests tools noxfile.py benchmarks
+	$(UV) run --frozen --no-sync mypy
+	$(UV) run --frozen --no-sync lint-imports
 
 lock: | uv
 	$(UV) lock

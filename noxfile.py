@@ -37,9 +37,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the library, tests and tools."""
+    """ruff over the library, tests and tools; mypy over the library; the import layering contract."""
     _sync(session, "dev")
-    session.run("ruff", "check", "harness", "tests", "tools", "noxfile.py")
+    session.run("ruff", "check", "harness", "tests", "tools", "noxfile.py", "benchmarks")
+    session.run("mypy")
+    session.run("lint-imports")
 
 
 @nox.session

@@ -7,8 +7,8 @@ treat them alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 Verdict = Literal["refusal", "compliance", "error", "unparsed"]
