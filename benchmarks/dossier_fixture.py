@@ -28,8 +28,14 @@ def _record(i: int, prev: str | None, outputs: bytes, content: str) -> Any:
         "data": [{"id": "prompts", "sha256": "c" * 64, "size": 1}],
         "lockfile": {"lockfile": "harness.txt", "sha256": "d" * 64, "matches": True, "checked": 1,
                      "mismatch_count": 0, "mismatches": []},
-        "harness": {"version": "0"}, "platform": {}, "model": {"backend": "openai", "name": "instant", "digest": "e" * 64},
-        "generation": {"max_tokens": 32}, "seeds": {"run": 1}, "scorer": {"kind": "refusal"},
+        "harness": {"version": "0", "commit": None, "dirty": None},
+        "platform": {"python": "3.11", "implementation": "CPython", "system": "Linux", "machine": "x86_64",
+                     "platform": "Linux", "executable_prefix_is_venv": True},
+        "model": {"backend": "openai", "name": "instant", "path": None, "revision": None, "files": {},
+                  "digest": "e" * 64},
+        "generation": {"max_tokens": 32, "temperature": 0.0, "top_p": 1.0, "stop": []},
+        "seeds": {"run": 1, "python": 1, "numpy": 1, "torch": 1, "order": 1, "sample_rule": "r"},
+        "scorer": {"kind": "refusal", "patterns": "refusal-patterns@1.0.0", "patterns_sha256": "f" * 64},
         "outputs": {"path": "outputs.jsonl", "sha256": sha256_bytes(outputs), "content_sha256": content,
                     "samples": SAMPLES, "errors": 0},
         "metrics": [], "baselines": [], "previous_entry": prev,
@@ -43,7 +49,14 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
     from harness import signing as sign
     from harness._internal.hashing import sha256_bytes
     from harness.dossier.log import GENESIS, Dossier, Entry, FileRef
-    from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, content_digest, output_line
+    from harness.record import (
+        BUNDLE_NAME,
+        OUTPUTS_NAME,
+        PREDICATE_TYPE_RUN,
+        RECORD_NAME,
+        content_digest,
+        output_line,
+    )
 
     key = sign.load_or_create_key(config_dir)
     dossier = Dossier(root / "bench")
@@ -61,7 +74,7 @@ def build_dossier(root: Path, config_dir: Path, entries: int, checkpoints: tuple
             record = _record(i, prev if seq else None, outputs, content)
             rec_bytes = record.to_bytes()
             bundle = sign.sign_statement({RECORD_NAME: sha256_bytes(rec_bytes), OUTPUTS_NAME: sha256_bytes(outputs)},
-                                         sign.PREDICATE_TYPE_RUN, {"run_id": record.run_id}, key)
+                                         PREDICATE_TYPE_RUN, {"run_id": record.run_id}, key)
             run_dir = dossier.run_dir(record.run_id)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / RECORD_NAME).write_bytes(rec_bytes)

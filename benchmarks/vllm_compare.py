@@ -68,6 +68,7 @@ def harness_generation(workspace: Path, package: Path, base_url: str, model: str
     from harness.journal import Journal
     from harness.packages.data import load_samples, resolve_sources
     from harness.packages.seal import check_package
+    from harness.record import GenerationParams
     from harness.run import generate_all
     from harness.scoring.factory import make_scorer
 
@@ -75,7 +76,7 @@ def harness_generation(workspace: Path, package: Path, base_url: str, model: str
     samples = load_samples(pkg, resolve_sources(pkg))
     scorer = make_scorer(pkg.manifest.scorer, pkg.root)
     g = pkg.manifest.generation
-    gen = {"max_tokens": g.max_tokens, "temperature": g.temperature, "top_p": g.top_p, "stop": list(g.stop)}
+    gen = GenerationParams(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, stop=g.stop)
     backend = OpenAIBackend(base_url, model, concurrency=concurrency)
     journal_path = workspace / f"journal-{time.monotonic_ns()}.jsonl"
     try:

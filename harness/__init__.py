@@ -1,9 +1,126 @@
-"""A reproducible harness for LLM safety benchmarks.
+"""A reproducible harness for LLM safety benchmarks: sealed packages, signed run records,
+a hash-chained dossier.
 
-The public surface is small on purpose: load a sealed package, run it, verify what
-was recorded, and compare two runs. Everything else lives in private modules.
+The public surface, usable from a notebook without knowing the internal modules::
+
+    import harness
+
+    pkg = harness.check_package("mini-safety")              # refuses a package that changed
+    result = harness.run_package(harness.RunOptions(package="mini-safety"))
+    print(result.record.metric("refusal_rate"))
+    harness.verify_record("mini-safety@latest")             # signature, signer, digests
+    report = harness.verify_dossier("mini-safety")          # the whole chain, every signature
+    change = harness.diff_refs("mini-safety@1", "mini-safety@latest")
+
+A run is a :class:`RunPlan` (from a package, or from a signed record) executed with a
+backend and a scorer that are passed in (:func:`execute`); :func:`run_package` does the
+usual thing. Verification uses the user's own trust policy or trust store unless a
+``trusted`` policy or list of keys is given. Every error the harness raises on purpose
+is a :class:`HarnessError` with a ``hint``.
+
+Names are imported on first use, so ``import harness`` (and ``harness --help``) stays fast.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
+
+from harness._internal.lazy import lazy_exports
+from harness._internal.version import __version__
+
+if TYPE_CHECKING:
+    from harness.backends.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
+    from harness.backends.load import load_backend, open_backend
+    from harness.diff import DiffReport, diff_refs, diff_runs
+    from harness.dossier.log import Dossier
+    from harness.dossier.runs import VerifyResult, verify_record
+    from harness.dossier.verify import DossierReport, verify_dossier
+    from harness.errors import HarnessError
+    from harness.packages.package import Package, list_packages, load_package, resolve_package
+    from harness.packages.seal import check_package, seal_package
+    from harness.plan import RunPlan
+    from harness.record import RunRecord, parse_record
+    from harness.run import RunOptions, RunResult, execute, run_package, run_plan
+    from harness.scoring.base import Judgement, Scorer
+    from harness.scoring.factory import make_scorer
+    from harness.signing.policy import TrustPolicy, load_trust_policy, resolve_trust
+
+_HOMES = {
+    "Backend": "harness.backends.base",
+    "GenerationRequest": "harness.backends.base",
+    "GenerationResult": "harness.backends.base",
+    "ModelIdentity": "harness.backends.base",
+    "load_backend": "harness.backends.load",
+    "open_backend": "harness.backends.load",
+    "DiffReport": "harness.diff",
+    "diff_refs": "harness.diff",
+    "diff_runs": "harness.diff",
+    "Dossier": "harness.dossier.log",
+    "verify_record": "harness.dossier.runs",
+    "VerifyResult": "harness.dossier.runs",
+    "DossierReport": "harness.dossier.verify",
+    "verify_dossier": "harness.dossier.verify",
+    "HarnessError": "harness.errors",
+    "Package": "harness.packages.package",
+    "list_packages": "harness.packages.package",
+    "load_package": "harness.packages.package",
+    "resolve_package": "harness.packages.package",
+    "check_package": "harness.packages.seal",
+    "seal_package": "harness.packages.seal",
+    "RunPlan": "harness.plan",
+    "RunRecord": "harness.record",
+    "parse_record": "harness.record",
+    "RunOptions": "harness.run",
+    "RunResult": "harness.run",
+    "execute": "harness.run",
+    "run_package": "harness.run",
+    "run_plan": "harness.run",
+    "Judgement": "harness.scoring.base",
+    "Scorer": "harness.scoring.base",
+    "make_scorer": "harness.scoring.factory",
+    "TrustPolicy": "harness.signing.policy",
+    "load_trust_policy": "harness.signing.policy",
+    "resolve_trust": "harness.signing.policy",
+}
+
+__all__ = [
+    "__version__",
+    "Backend",
+    "DiffReport",
+    "Dossier",
+    "DossierReport",
+    "GenerationRequest",
+    "GenerationResult",
+    "HarnessError",
+    "Judgement",
+    "ModelIdentity",
+    "Package",
+    "RunOptions",
+    "RunPlan",
+    "RunRecord",
+    "RunResult",
+    "Scorer",
+    "TrustPolicy",
+    "VerifyResult",
+    "check_package",
+    "diff_refs",
+    "diff_runs",
+    "execute",
+    "list_packages",
+    "load_backend",
+    "load_package",
+    "load_trust_policy",
+    "make_scorer",
+    "open_backend",
+    "parse_record",
+    "resolve_package",
+    "resolve_trust",
+    "run_package",
+    "run_plan",
+    "seal_package",
+    "verify_dossier",
+    "verify_record",
+]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

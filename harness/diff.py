@@ -20,8 +20,9 @@ from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any
 
+from harness.dossier.refs import run_files_of
 from harness.packages.manifest import Bootstrap
-from harness.record import RunRecord, parse_output_line
+from harness.record import RunRecord, parse_output_line, parse_record
 from harness.scoring.metrics import Scored, metric_outcome
 from harness.scoring.stats import paired_ci_from_counts
 
@@ -96,20 +97,20 @@ def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
 
 
 def _section_values(r: RunRecord) -> dict[str, Any]:
-    model = dict(r.model)
-    engine = {"engine": model.pop("engine", {}), "engine_args": model.pop("engine_args", {})}
-    model.pop("files", None)  # the digest covers them; listing each file would drown the diff
+    model = r.model.model_dump(mode="json", exclude={"engine", "engine_args", "files"})  # the digest covers the files
+    engine = r.model.model_dump(mode="json", include={"engine", "engine_args"})
+    p = r.platform
     return {
-        "package": r.package.model_dump(),
+        "package": r.package.model_dump(mode="json"),
         "data": {d.id: d.sha256 for d in r.data},
         "lockfile": {"sha256": r.lockfile.sha256, "environment_matches": r.lockfile.matches},
-        "harness": r.harness,
-        "platform": {k: v for k, v in r.platform.items() if k in ("python", "implementation", "system", "machine")},
+        "harness": r.harness.model_dump(mode="json"),
+        "platform": {"python": p.python, "implementation": p.implementation, "system": p.system, "machine": p.machine},
         "model": model,
         "engine": engine,
-        "generation": r.generation,
-        "seeds": r.seeds,
-        "scorer": r.scorer,
+        "generation": r.generation.model_dump(mode="json"),
+        "seeds": r.seeds.model_dump(mode="json"),
+        "scorer": r.scorer.model_dump(mode="json"),
     }
 
 
@@ -155,7 +156,7 @@ def _read_compact(path: Path | None) -> dict[str, tuple[Any, ...]]:
     out: dict[str, tuple[Any, ...]] = {}
     if not path or not path.exists():
         return out
-    share = {}.setdefault
+    share: Any = {}.setdefault  # one shared copy of each repeated string
     done = 0  # lines before the current block
     with open(path, "rb") as fh:
         while block := fh.read(_BLOCK):
@@ -224,19 +225,19 @@ def diff_runs(
                 report.changes.append(Change(section, key or section, fa.get(key), fb.get(key)))
     report.outputs_identical = a.outputs.content_sha256 == b.outputs.content_sha256
 
-    mb = {(m["metric"], m["group"]): m for m in b.metrics}
+    mb = {(m.metric, m.group): m for m in b.metrics}
     if report.outputs_identical and all(
-        (other := mb.get((m["metric"], m["group"]))) is None or other["n"] == m["n"] for m in a.metrics
+        (other := mb.get((m.metric, m.group))) is None or other.n == m.n for m in a.metrics
     ):
         # Same content digest: the same samples, answers and verdicts. Every paired
         # difference is zero, so each metric's paired CI is [0, 0] over the n samples
         # the records already count; reading 2 x 100,000 lines would only confirm that.
         for m in a.metrics:
-            other = mb.get((m["metric"], m["group"]))
+            other = mb.get((m.metric, m.group))
             if other is not None:
-                delta = other["value"] - m["value"]
-                report.metrics.append(MetricDelta(m["metric"], m["group"], m["value"], other["value"], round(delta, 6),
-                                                  0.0, 0.0, False, m["n"]))
+                delta = other.value - m.value
+                report.metrics.append(MetricDelta(m.metric, m.group, m.value, other.value, round(delta, 6),
+                                                  0.0, 0.0, False, m.n))
         return report
     sa = _read_compact(outputs_a)
     sb = _read_compact(outputs_b)
@@ -257,19 +258,19 @@ def diff_runs(
 
     by_metric: dict[str, dict[str, dict[float, int]]] = {}
     for m in a.metrics:
-        other = mb.get((m["metric"], m["group"]))
+        other = mb.get((m.metric, m.group))
         if other is None:
             continue
-        if m["metric"] not in by_metric:
-            by_metric[m["metric"]] = _diffs_by_group(m["metric"], tally)
-        lo, hi, n = _paired_ci(by_metric[m["metric"]].get(m["group"], {}))
+        if m.metric not in by_metric:
+            by_metric[m.metric] = _diffs_by_group(m.metric, tally)
+        lo, hi, n = _paired_ci(by_metric[m.metric].get(m.group, {}))
         if n == 0:  # no per-sample data: combine the two CIs as if independent
-            half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
-            lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
-        delta = other["value"] - m["value"]
+            half = math.hypot((m.ci_high - m.ci_low) / 2, (other.ci_high - other.ci_low) / 2)
+            lo, hi = other.value - m.value - half, other.value - m.value + half
+        delta = other.value - m.value
         significant = not (lo <= 0.0 <= hi) and delta != 0.0
         report.metrics.append(
-            MetricDelta(m["metric"], m["group"], m["value"], other["value"], round(delta, 6), round(lo, 6), round(hi, 6), significant, n)
+            MetricDelta(m.metric, m.group, m.value, other.value, round(delta, 6), round(lo, 6), round(hi, 6), significant, n)
         )
     return report
 
@@ -300,3 +301,10 @@ def _paired_ci(diff_counts: dict[float, int]) -> tuple[float, float, int]:
         return 0.0, 0.0, 0
     lo, hi = paired_ci_from_counts(diff_counts, n, Bootstrap(resamples=_RESAMPLES), _SEED)
     return lo, hi, n
+
+
+def diff_refs(a: str | Path, b: str | Path, *, dossiers_dir: Path | None = None) -> DiffReport:
+    """What differs between two runs, each a record path, a run folder or ``PACKAGE@N``."""
+    record_a, _, outputs_a = run_files_of(str(a), dossiers_dir)
+    record_b, _, outputs_b = run_files_of(str(b), dossiers_dir)
+    return diff_runs(parse_record(record_a), parse_record(record_b), outputs_a, outputs_b)

@@ -18,12 +18,51 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from harness._internal.frozen import Frozen
 from harness._internal.hashing import sha256_file
 from harness._internal.version import __version__
 from harness.errors import LockfileError
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 """The folder holding the ``harness`` package: a git checkout when run from source."""
+
+
+class Mismatch(Frozen):
+    """A locked distribution whose installed version differs (``installed`` None: missing)."""
+
+    name: str
+    locked: str
+    installed: str | None
+
+
+class LockRef(Frozen):
+    """The package's lockfile and whether the running environment matched it."""
+
+    lockfile: str
+    sha256: str
+    matches: bool
+    checked: int
+    mismatch_count: int
+    mismatches: list[Mismatch]
+    """The first 50 mismatches; ``mismatch_count`` is all of them."""
+
+
+class HarnessInfo(Frozen):
+    """The harness that ran: its version and, from a checkout, its commit and whether
+    its code had uncommitted changes (None from an installed wheel)."""
+
+    version: str
+    commit: str | None
+    dirty: bool | None
+
+
+class PlatformInfo(Frozen):
+    python: str
+    implementation: str
+    system: str
+    machine: str
+    platform: str
+    executable_prefix_is_venv: bool
 
 
 @dataclass(frozen=True)
@@ -103,11 +142,11 @@ def installed_versions() -> dict[str, str]:
     return out
 
 
-def environment_match(path: Path) -> dict[str, Any]:
+def environment_match(path: Path) -> LockRef:
     """Compare installed distributions with the lock, for pins whose markers apply here."""
     pins = parse_lockfile(path)
     installed = installed_versions()
-    mismatches = []
+    mismatches: list[Mismatch] = []
     checked = 0
     for pin in pins:
         if pin.marker:
@@ -119,15 +158,15 @@ def environment_match(path: Path) -> dict[str, Any]:
         checked += 1
         have = installed.get(pin.name)
         if have != pin.version:
-            mismatches.append({"name": pin.name, "locked": pin.version, "installed": have})
-    return {
-        "lockfile": path.name,
-        "sha256": sha256_file(path),
-        "matches": not mismatches,
-        "checked": checked,
-        "mismatches": mismatches[:50],
-        "mismatch_count": len(mismatches),
-    }
+            mismatches.append(Mismatch(name=pin.name, locked=pin.version, installed=have))
+    return LockRef(
+        lockfile=path.name,
+        sha256=sha256_file(path),
+        matches=not mismatches,
+        checked=checked,
+        mismatches=mismatches[:50],
+        mismatch_count=len(mismatches),
+    )
 
 
 def _git_commit() -> dict[str, Any]:
@@ -148,16 +187,18 @@ def _git_commit() -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(status) if commit else None}
 
 
-def harness_info() -> dict[str, Any]:
-    return {"version": __version__, **_git_commit()}
+def harness_info() -> HarnessInfo:
+    """The harness that runs: version, and from a checkout its commit and whether it is dirty."""
+    return HarnessInfo(version=__version__, **_git_commit())
 
 
-def platform_info() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "platform": platform.platform(terse=True),
-        "executable_prefix_is_venv": sys.prefix != sys.base_prefix,
-    }
+def platform_info() -> PlatformInfo:
+    """The interpreter and machine the run happened on."""
+    return PlatformInfo(
+        python=platform.python_version(),
+        implementation=platform.python_implementation(),
+        system=platform.system(),
+        machine=platform.machine(),
+        platform=platform.platform(terse=True),
+        executable_prefix_is_venv=sys.prefix != sys.base_prefix,
+    )

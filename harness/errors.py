@@ -7,6 +7,8 @@ see the same failure in the same words.
 
 from __future__ import annotations
 
+import enum
+
 
 class HarnessError(Exception):
     """Base of every error the harness raises on purpose."""
@@ -60,24 +62,143 @@ class RecordError(HarnessError):
     exit_code = 1
 
 
+class SignatureFailure(enum.StrEnum):
+    """Why a bundle was refused, as a value callers can test instead of matching message text.
+
+    Messages are written for people and may be reworded; a reason is a stable name for
+    what the verifier found, so ``err.reason is SignatureFailure.TLOG_MISMATCH`` keeps
+    working when the sentence around it changes.
+    """
+
+    UNSPECIFIED = "unspecified"
+    """Raised without a reason (code outside :mod:`harness.signing`)."""
+    MALFORMED_BUNDLE = "malformed-bundle"
+    """Not a Sigstore bundle: invalid JSON, or not the bundle schema."""
+    NON_CANONICAL_BASE64 = "non-canonical-base64"
+    """A base64 field of the envelope decodes only leniently: it was edited."""
+    WRONG_BUNDLE_KIND = "wrong-bundle-kind"
+    """A message-signature bundle where a DSSE statement was expected, or the reverse."""
+    KEYLESS_NEEDS_POLICY = "keyless-needs-policy"
+    """A keyless (certificate) bundle checked against trusted keys only."""
+    WRONG_PAYLOAD_TYPE = "wrong-payload-type"
+    """The DSSE payload is not an in-toto statement."""
+    SIGNATURE_COUNT = "signature-count"
+    """The DSSE envelope does not carry exactly one signature."""
+    NOT_A_STATEMENT = "not-a-statement"
+    """The signed payload is not a valid in-toto Statement v1 (JSON, subjects, digests)."""
+    UNSUPPORTED_DIGEST = "unsupported-digest"
+    """A message digest in a hash algorithm this harness does not check."""
+    MESSAGE_DIGEST_MISMATCH = "message-digest-mismatch"
+    """A message-signature bundle records the digest of another file."""
+    BAD_SIGNATURE = "bad-signature"
+    """The signature does not verify with the (trusted or certified) key."""
+    UNTRUSTED_SIGNER = "untrusted-signer"
+    """The signature may be valid, but no trusted key or policy identity accepts the signer."""
+    CERT_CHAIN = "cert-chain"
+    """The signing certificate does not chain to a Fulcio CA of the trust root."""
+    SCT_INVALID = "sct-invalid"
+    """The signing certificate's certificate-transparency proof does not verify."""
+    NO_VERIFIED_TIME = "no-verified-time"
+    """A keyless bundle proves no signing time (no log entry promise, no timestamp)."""
+    TLOG_MISMATCH = "tlog-mismatch"
+    """The transparency-log entry records other content than the bundle."""
+    TLOG_INVALID = "tlog-invalid"
+    """The transparency-log entry's proof or signed timestamp does not verify."""
+    KEYLESS_REJECTED = "keyless-rejected"
+    """sigstore-python refused the keyless bundle for a reason not classified above."""
+    WRONG_PREDICATE = "wrong-predicate"
+    """The statement verifies but signs another kind of document (predicate type)."""
+    BAD_TRUSTED_KEY = "bad-trusted-key"
+    """A trusted-key file is missing, unreadable, private, or not a usable public key."""
+
+
+class SigningFailure(enum.StrEnum):
+    """Why signing could not happen, as a value callers can test instead of matching text."""
+
+    UNSPECIFIED = "unspecified"
+    """Raised without a reason (code outside :mod:`harness.signing`)."""
+    BAD_KEY = "bad-key"
+    """The local signing key is unreadable, encrypted, or not ECDSA P-256."""
+    KEY_STORAGE = "key-storage"
+    """The config folder, the key or its public half cannot be written."""
+    BAD_STATEMENT = "bad-statement"
+    """The subjects or predicate cannot be signed as given."""
+    NO_IDENTITY = "no-identity"
+    """Keyless signing found no OIDC identity token (none given, none ambient)."""
+    INVALID_TOKEN = "invalid-token"
+    """The OIDC identity token is not usable for Sigstore (malformed, wrong audience)."""
+    TOKEN_EXPIRED = "token-expired"
+    """The identity token (or the certificate bound to it) expired before signing."""
+    SIGSTORE_UNREACHABLE = "sigstore-unreachable"
+    """The exchange with Sigstore's services (TUF, Fulcio, Rekor) failed."""
+    SIGSTORE_RESPONSE = "sigstore-response"
+    """Sigstore answered with something unusable (a certificate naming no identity)."""
+    SELF_CHECK_FAILED = "self-check-failed"
+    """The new keyless bundle does not verify against the pinned trust root."""
+
+
 class SignatureError(HarnessError):
-    """A bundle is malformed, or its signature does not verify."""
+    """A bundle is malformed, or its signature does not verify.
+
+    ``reason`` says why, as a :class:`SignatureFailure`; a caught ``SignatureError``
+    may also be a :class:`SigningError`, whose reason is a :class:`SigningFailure`.
+    """
 
     exit_code = 1
+    reason: SignatureFailure | SigningFailure
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reason: SignatureFailure = SignatureFailure.UNSPECIFIED,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 class UntrustedSignerError(SignatureError):
     """The signature is valid but the signer is not in the trust store."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reason: SignatureFailure = SignatureFailure.UNTRUSTED_SIGNER,
+    ) -> None:
+        super().__init__(message, hint=hint, reason=reason)
 
 
 class SigningError(SignatureError):
     """Signing could not happen: the key is unusable or the statement is invalid."""
 
     exit_code = 2
+    reason: SigningFailure
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reason: SigningFailure = SigningFailure.UNSPECIFIED,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 class TransparencyLogError(SignatureError):
     """A keyless bundle's transparency-log entry is invalid or records other content."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reason: SignatureFailure = SignatureFailure.TLOG_INVALID,
+    ) -> None:
+        super().__init__(message, hint=hint, reason=reason)
 
 
 class TrustPolicyError(HarnessError):

@@ -27,27 +27,26 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from harness._internal.crashpoint import crashpoint
 from harness._internal.files import atomic_write
 from harness._internal.files import fsync_dir as _fsync_dir
+from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_digest
 from harness.dossier.log import Dossier, Entry
 from harness.errors import JournalError
-from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, output_line
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, Resume, RunRecord, output_line
 
 STATE_NAME = "run.json"
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION: Final[Literal[1]] = 1
 SYNC_INTERVAL_S = 0.05
 
 
-class RunState(BaseModel):
+class RunState(Frozen):
     """``.work/<config>/run.json``: the identity of a run in progress, schema version 1."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = STATE_SCHEMA_VERSION
     run_id: str
@@ -55,7 +54,7 @@ class RunState(BaseModel):
     started_at: str
     package: str
     samples: int
-    resumes: list[dict[str, Any]] = []
+    resumes: list[Resume] = []
 
 
 def config_key(config: dict[str, Any]) -> str:

@@ -12,18 +12,25 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, ValidationError
 
-from harness._internal.frozen import Frozen
+from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import canonical_digest, canonical_json
+from harness.backends.base import ModelIdentity
+from harness.environment import HarnessInfo, LockRef, PlatformInfo
 from harness.errors import RecordError
+from harness.scoring.base import ScorerInfo
+from harness.scoring.metrics import BaselineVerdict, Comparison, MetricValue
 
-RECORD_SCHEMA_VERSION = 1
+RECORD_SCHEMA_VERSION: Final[Literal[1]] = 1
 RECORD_NAME = "record.json"
 BUNDLE_NAME = "record.sigstore.json"
 OUTPUTS_NAME = "outputs.jsonl"
+PREDICATE_TYPE_RUN = "https://github.com/llm-safety-harness/harness/run-record/v1"
+"""The in-toto predicate type of a signed run record (the statement's subjects are the
+record and its outputs; its predicate is a short summary of the run)."""
 
 # Fields of an outputs line that vary between identical runs; excluded from the
 # content digest so "same outputs" means same answers, not same wall-clock.
@@ -31,6 +38,8 @@ VOLATILE_OUTPUT_FIELDS = frozenset({"timing", "attempts"})
 
 
 class PackageRef(Frozen):
+    """The package as run: the seal binds everything in it."""
+
     name: str
     version: str
     seal: str
@@ -39,21 +48,57 @@ class PackageRef(Frozen):
 
 
 class DataRef(Frozen):
+    """A data source as verified before use."""
+
     id: str
     sha256: str
     size: int
 
 
-class LockRef(Frozen):
-    lockfile: str
-    sha256: str
-    matches: bool
-    checked: int
-    mismatch_count: int
-    mismatches: list[dict[str, Any]]
+class GenerationParams(Frozen):
+    """The sampling parameters every request carried (the package's, or overrides)."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...]
+
+
+class SeedPlan(Frozen):
+    """Every seed of the run, each derived from ``run`` by one rule (``sample_rule`` states
+    it for the per-sample seeds; the others use the same rule with their own purpose)."""
+
+    run: int
+    python: int
+    numpy: int
+    torch: int
+    order: int
+    sample_rule: str
+
+
+class Overrides(Sparse):
+    """The package settings a run changed, and only those (``--seed``, ``--limit``, ...)."""
+
+    seed: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    limit: int | None = None
+
+    def is_empty(self) -> bool:
+        return not self.model_fields_set
+
+
+class Resume(Frozen):
+    """A resumption after an interruption: when, and how many samples were already done."""
+
+    at: str
+    samples_done: int
 
 
 class OutputsRef(Frozen):
+    """The per-sample outputs file: its bytes' digest, and the digest of its answers alone."""
+
     path: str
     sha256: str
     content_sha256: str
@@ -75,20 +120,24 @@ class RunRecord(Frozen):
     package: PackageRef
     data: list[DataRef]
     lockfile: LockRef
-    harness: dict[str, Any]
-    platform: dict[str, Any]
-    model: dict[str, Any]
-    generation: dict[str, Any]
-    seeds: dict[str, Any]
-    overrides: dict[str, Any] = Field(default_factory=dict)
-    scorer: dict[str, Any]
+    harness: HarnessInfo
+    platform: PlatformInfo
+    model: ModelIdentity
+    generation: GenerationParams
+    seeds: SeedPlan
+    overrides: Overrides = Field(default_factory=Overrides)
+    scorer: ScorerInfo
     outputs: OutputsRef
-    metrics: list[dict[str, Any]]
-    comparisons: list[dict[str, Any]] = Field(default_factory=list)
-    baselines: list[dict[str, Any]]
+    metrics: list[MetricValue]
+    comparisons: list[Comparison] = Field(default_factory=list)
+    baselines: list[BaselineVerdict]
     previous_entry: str | None = None
-    resumes: list[dict[str, Any]] = Field(default_factory=list)
-    """One item per resumption after an interruption: when, and how many samples were already done."""
+    resumes: list[Resume] = Field(default_factory=list)
+    """One item per resumption after an interruption."""
+
+    def metric(self, metric: str, group: str = "overall") -> MetricValue | None:
+        """The value of ``metric`` for ``group``, if the run computed it."""
+        return next((m for m in self.metrics if m.metric == metric and m.group == group), None)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))

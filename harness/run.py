@@ -1,30 +1,33 @@
-"""Running a sealed package: seal check, data, generation, scoring, record, signature, dossier.
+"""Executing a run plan: generation, scoring, the record, its signature, the dossier entry.
 
-Everything random is derived from the one run seed, so "the same run" is fully
-described by the package seal, the model digest, the parameters and that seed.
+:func:`execute` takes a :class:`~harness.plan.RunPlan` and the backend and scorer to run
+it with, so a notebook, a test or ``harness reproduce`` can pass its own;
+:func:`run_package` is the one call ``harness run`` makes (plan from a package, backend
+and scorer from the options). Every finished sample is journaled at once and every
+commit step survives a kill, so an interrupted run resumes without losing or
+repeating work (:mod:`harness.journal`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import random
+import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness._internal.clock import new_id, now
 from harness._internal.crashpoint import crashpoint
 from harness._internal.hashing import sha256_bytes, sha256_file
-from harness._internal.seeds import SEED_RULE, derive_seed
-from harness.backends.base import DEFAULT_MODEL_DIR, Backend, GenerationRequest, GenerationResult
-from harness.backends.load import load_backend
-from harness.backends.vllm import VLLMServer
+from harness._internal.seeds import derive_seed
+from harness.backends.base import Backend, GenerationRequest, GenerationResult
+from harness.backends.load import open_backend
 from harness.diff import DiffReport, diff_runs
 from harness.dossier.log import Dossier, Entry
-from harness.environment import environment_match, harness_info, platform_info
-from harness.errors import HarnessError, JournalError, RunInterruptedError, SealError
+from harness.environment import harness_info, platform_info
+from harness.errors import HarnessError, JournalError, RunInterruptedError
 from harness.journal import (
     Journal,
     RunState,
@@ -35,68 +38,42 @@ from harness.journal import (
     read_journal,
     recover_commit,
 )
-from harness.packages.data import Sample, load_samples, resolve_sources
-from harness.packages.package import Package, resolve_package
-from harness.packages.seal import check_package, summarize
-from harness.record import OUTPUTS_NAME, RunRecord, content_digest
+from harness.packages.data import Sample
+from harness.plan import RunPlan
+from harness.record import (
+    OUTPUTS_NAME,
+    PREDICATE_TYPE_RUN,
+    DataRef,
+    GenerationParams,
+    OutputsRef,
+    PackageRef,
+    Resume,
+    RunRecord,
+    SeedPlan,
+    content_digest,
+)
+from harness.scoring.base import Scorer
 from harness.scoring.factory import make_scorer
 from harness.scoring.metrics import (
     BaselineVerdict,
+    Comparison,
     MetricValue,
     Scored,
     check_baselines,
     compare_languages,
     compute_metrics,
 )
-from harness.signing.keys import load_or_create_key
-from harness.signing.sign import PREDICATE_TYPE_RUN, sign_statement, sign_statement_keyless
+from harness.signing.signers import KeySigner, Signer, SigstoreSigner
 
-
-def seed_plan(run_seed: int) -> dict[str, Any]:
-    return {
-        "run": run_seed,
-        "python": derive_seed(run_seed, "python"),
-        "numpy": derive_seed(run_seed, "numpy"),
-        "torch": derive_seed(run_seed, "torch"),
-        "order": derive_seed(run_seed, "order"),
-        "sample_rule": SEED_RULE.replace("{purpose}", "sample:{id}"),
-    }
-
-
-def apply_seeds(plan: dict[str, Any]) -> None:
-    """Seed the global generators of what is loaded: numpy and torch only once a backend
-    imported them (it is applied again after the backend loads), so a run against a
-    server does not import numpy before its first request just to seed it."""
-    import sys
-
-    random.seed(plan["python"])
-    if "numpy" in sys.modules:
-        import numpy  # not sys.modules[...]: this waits for an import another thread is running
-
-        numpy.random.seed(plan["numpy"])
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(plan["torch"])
-
-
-def _preload(*modules: str) -> None:
-    """Import what the end of a run needs (numpy for CIs, the signing stack) on a helper
-    thread while generation waits on the model: free with a real model, about half a
-    second off the end of a run otherwise."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the main thread imports it again and reports
-                pass
-
-    threading.Thread(target=load, name="preload", daemon=True).start()
+ResumeMode = Literal["auto", "require", "fresh"]
+"""auto: continue an unfinished run of the same configuration if there is one;
+require: fail unless there is one; fresh: discard it and start over."""
 
 
 @dataclass
 class RunOptions:
+    """Everything ``harness run`` can be told, as one object (what :func:`run_package` takes)."""
+
     package: str | Path
     model: str | None = None
     backend: str = "transformers"
@@ -113,7 +90,7 @@ class RunOptions:
     api_key_env: str = "OPENAI_API_KEY"
     deterministic: bool = False
     vllm_python: str | None = None
-    sign: str = "key"
+    sign: Literal["key", "sigstore"] = "key"
     sigstore_staging: bool = False
     judge_model: str | None = None
     judge_endpoint: str | None = None
@@ -121,58 +98,206 @@ class RunOptions:
     config_dir: Path | None = None
     limit: int | None = None
     progress: bool = True
-    resume: Literal["auto", "require", "fresh"] = "auto"
+    resume: ResumeMode = "auto"
     purpose: str = "run"
-    """Part of the journal's configuration key, so a reproduction never continues (or is
-    continued by) an unfinished ordinary run of the same configuration."""
-    """auto: continue an unfinished run of the same configuration if there is one;
-    require: fail unless there is one; fresh: discard it and start over."""
+    """Part of the journal's configuration key (see :data:`harness.plan.PURPOSES`)."""
+
+    def signer(self) -> Signer:
+        """The signer ``sign`` names."""
+        if self.sign == "sigstore":
+            return SigstoreSigner(staging=self.sigstore_staging)
+        return KeySigner(self.config_dir)
 
 
 @dataclass
 class RunResult:
+    """What a run left: its record, its dossier entry, and the diff to the previous run."""
+
     record: RunRecord
     entry: Entry
     dossier: Dossier
-    metrics: list[MetricValue]
-    baselines: list[BaselineVerdict]
     previous: DiffReport | None
     key_created: Path | None = None
     notices: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[MetricValue]:
+        return self.record.metrics
+
+    @property
+    def baselines(self) -> list[BaselineVerdict]:
+        return self.record.baselines
 
     @property
     def run_dir(self) -> Path:
         return self.dossier.run_dir(self.record.run_id)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def run_package(opts: RunOptions) -> RunResult:
+    """One complete run of a package: the plan from ``opts``, then :func:`run_plan`."""
+    plan = RunPlan.from_package(opts.package, mirror=opts.mirror, seed=opts.seed, max_tokens=opts.max_tokens,
+                                temperature=opts.temperature, top_p=opts.top_p, limit=opts.limit,
+                                purpose=opts.purpose)
+    return run_plan(plan, opts)
 
 
-def _progress(enabled: bool, total: int) -> tuple[Any, Callable[[], None]]:
-    if not enabled:
-        return None, lambda: None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
+def run_plan(plan: RunPlan, opts: RunOptions) -> RunResult:
+    """Execute ``plan`` with the scorer its package names and the backend ``opts`` describe
+    (``opts.package`` and the plan fields of ``opts`` are not read: the plan has them)."""
+    m = plan.package.manifest
+    # Built before any generation so a judge whose pinned identity does not match stops the run early.
+    scorer = make_scorer(m.scorer, plan.package.root, judge_model=opts.judge_model,
+                         judge_endpoint=opts.judge_endpoint, threads=opts.threads)
+    try:
+        apply_seeds(plan.seeds)
+        with open_backend(opts.backend, opts.model, seed=plan.run_seed, threads=opts.threads,
+                          endpoint=opts.endpoint, serve=opts.serve, engine_args=opts.engine_args,
+                          concurrency=opts.concurrency, api_key_env=opts.api_key_env,
+                          deterministic=opts.deterministic, vllm_python=opts.vllm_python) as backend:
+            return execute(plan, backend, scorer, dossiers_dir=opts.dossiers_dir, signer=opts.signer(),
+                           resume=opts.resume, progress=opts.progress)
+    finally:
+        scorer.close()
+
+
+def execute(
+    plan: RunPlan, backend: Backend, scorer: Scorer, *, dossiers_dir: Path | None = None,
+    signer: Signer | None = None, resume: ResumeMode = "auto", progress: bool = False,
+) -> RunResult:
+    """Run ``plan`` with ``backend`` and ``scorer``; sign the record and append it to the
+    package's dossier. The caller keeps ownership of the backend and scorer (nothing is closed)."""
+    apply_seeds(plan.seeds)
+    identity = backend.identity
+    m = plan.package.manifest
+    dossier = Dossier.for_package(m.name, dossiers_dir)
+    key = config_key({
+        "package": m.name, "seal": plan.package.seal.seal if plan.package.seal else None,
+        "model": {"backend": identity.backend, "name": identity.name, "digest": identity.digest},
+        "generation": plan.generation.model_dump(mode="json"), "seed": plan.run_seed, "limit": plan.limit,
+        "scorer": scorer.describe().model_dump(mode="json"), "samples": len(plan.samples),
+        "purpose": plan.purpose,
+    })
+    work = WorkDir(dossier.root / ".work", key)
+    work.lock()
+    try:
+        return _run_in(work, plan, dossier, backend, scorer, signer or KeySigner(), resume, progress)
+    finally:
+        work.unlock()
+
+
+def _run_in(
+    work: WorkDir, plan: RunPlan, dossier: Dossier, backend: Backend, scorer: Scorer, signer: Signer,
+    resume: ResumeMode, progress: bool,
+) -> RunResult:
+    """Generate what the journal lacks, then record, sign and commit; every step survives a kill."""
+    m = plan.package.manifest
+    samples = plan.samples
+    notices = list(plan.notices)
+    identity = backend.identity
+    committed = recover_commit(work, dossier)
+    if committed is not None and resume != "fresh":
+        notices.append(f"run {committed.run_id} had finished before the interruption; it is entry {committed.seq}")
+        return _result_of(dossier, committed, notices)
+    state = work.read_state()
+    if resume == "fresh" and (state is not None or work.path.exists()):
+        work.discard()
+        state = None
+    if state is None and resume == "require":
+        raise JournalError(
+            f"there is no unfinished run of {m.name} with this model and configuration to resume",
+            hint="run without --resume to start one",
+        )
+    done: list[dict[str, Any]] = []
+    if state is None:
+        work.discard()  # a stale folder without run.json held nothing that counted
+        work.path.mkdir(parents=True, exist_ok=True)
+        state = RunState(run_id=new_id(), config_key=work.key, started_at=plan.started_at, package=m.name,
+                         samples=len(samples))
+        work.write_state(state)
+    else:
+        done = read_journal(work.journal)
+        state = state.model_copy(update={
+            "resumes": [*state.resumes, Resume(at=plan.started_at, samples_done=len(done))]})
+        work.write_state(state)
+        notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
+    todo = missing(samples, done)
+    _preload("numpy", "harness.signing.sign", "sigstore.dsse", "sigstore_models.bundle.v1")
+    with Journal(work.journal) as journal:
+        try:
+            lines = done + generate_all(backend, todo, plan.generation, plan.run_seed, scorer, journal, progress)
+        except KeyboardInterrupt:
+            journal.close()
+            saved = len(read_journal(work.journal))
+            raise RunInterruptedError(
+                f"interrupted: {saved} of {len(samples)} samples are saved in the journal of run {state.run_id}",
+                hint="run the same command again to resume (or add --fresh to start over)",
+            ) from None
+    if len(lines) != len(samples) or {x["id"] for x in lines} != {s.id for s in samples}:
+        raise JournalError(  # pragma: no cover - guarded by missing()
+            f"the journal of run {state.run_id} does not hold exactly the package's samples",
+            hint="start over with --fresh",
+        )
+
+    run_seed = plan.run_seed
+    scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
+    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed, overall=not (m.compare and not m.compare.overall))
+    comparisons: list[Comparison] = []
+    if m.compare:
+        pair_of = {s.id: s.pair_id or s.id for s in samples}
+        comparisons = compare_languages(scored, [pair_of[x.id] for x in scored], m.compare.reference_language,
+                                        m.compare.metrics, m.bootstrap, run_seed)
+    verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
+    errors = sum(1 for x in lines if x["verdict"] == "error")
+    unparsed = sum(1 for x in lines if x["verdict"] == "unparsed")
+    prev_seq, prev_digest = dossier.head()
+    out_path = work.journal
+    seal = plan.package.seal
+    assert seal is not None  # a plan's package is checked against its seal
+
+    record = RunRecord(
+        run_id=state.run_id,
+        status="complete" if errors == 0 else "incomplete",
+        started_at=state.started_at,
+        finished_at=now(),
+        duration_s=round(time.perf_counter() - plan.started, 3),
+        package=PackageRef(name=m.name, version=m.version, seal=seal.seal, manifest_sha256=seal.manifest_sha256,
+                           license=m.license),
+        data=[DataRef(id=s.id, sha256=s.sha256, size=s.size) for s in plan.sources],
+        lockfile=plan.environment,
+        harness=harness_info(),
+        platform=platform_info(),
+        model=identity,
+        generation=plan.generation,
+        seeds=plan.seeds,
+        overrides=plan.overrides,
+        scorer=scorer.describe(),
+        outputs=OutputsRef(path=OUTPUTS_NAME, sha256=sha256_file(out_path), content_sha256=content_digest(lines),
+                           samples=len(lines), errors=errors, unparsed=unparsed),
+        metrics=metrics,
+        comparisons=comparisons,
+        baselines=verdicts,
+        previous_entry=prev_digest if prev_seq else None,
+        resumes=state.resumes,
     )
-
-    progress = Progress(
-        TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    )
-    task = progress.add_task("gen", total=total)
-    progress.start()
-    return progress, lambda: progress.advance(task)
+    subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256}
+    summary = {"run_id": state.run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
+               "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256}
+    crashpoint("before-sign")
+    signed = signer.sign(subjects, PREDICATE_TYPE_RUN, summary)
+    crashpoint("signed")
+    previous = None
+    prev_entry = dossier.last_run() if prev_seq else None  # the head may be a review, reproduction, ...
+    if prev_entry is not None:
+        prev_record = dossier.record_of(prev_entry)
+        previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
+    entry = commit_run(work, dossier, record, signed.bundle)
+    return RunResult(record=record, entry=entry, dossier=dossier, previous=previous, key_created=signed.key_created,
+                     notices=notices)
 
 
 def generate_all(
-    backend: Backend, samples: Sequence[Sample], gen: dict[str, Any], run_seed: int,
-    scorer: Any, journal: Journal, progress: bool,
+    backend: Backend, samples: Sequence[Sample], gen: GenerationParams, run_seed: int,
+    scorer: Scorer, journal: Journal, progress: bool,
 ) -> list[dict[str, Any]]:
     """Generate and score every sample, appending each line to the journal as it is done.
 
@@ -186,11 +311,12 @@ def generate_all(
 
     def request_for(s: Sample) -> GenerationRequest:
         return GenerationRequest(
-            sample_id=s.id, prompt=s.prompt, max_tokens=gen["max_tokens"], temperature=gen["temperature"],
-            top_p=gen["top_p"], stop=tuple(gen["stop"]), seed=derive_seed(run_seed, f"sample:{s.id}"),
+            sample_id=s.id, prompt=s.prompt, max_tokens=gen.max_tokens, temperature=gen.temperature,
+            top_p=gen.top_p, stop=gen.stop, seed=derive_seed(run_seed, f"sample:{s.id}"),
         )
 
     def line_for(s: Sample, req: GenerationRequest, res: GenerationResult | HarnessError) -> dict[str, Any]:
+        err: str | None
         if isinstance(res, HarnessError):
             text, finish, err, attempts, timing = "", "error", res.message, 1, {}
         else:
@@ -202,7 +328,7 @@ def generate_all(
         else:
             j = scorer.assess(text, s.language, prompt=s.prompt)
             verdict = j.verdict
-            if getattr(scorer, "kind", "refusal") == "judge":
+            if scorer.kind == "judge":
                 judge = {"raw": j.raw, "error": f"judge: {j.error}" if j.error else None}
         line = {
             "id": s.id,
@@ -233,7 +359,6 @@ def generate_all(
 
     lines: list[dict[str, Any]] = []
     bar, tick = _progress(progress, len(order))
-    concurrency = int(getattr(backend, "concurrency", 1) or 1)
 
     def keep(line: dict[str, Any]) -> None:
         journal.append(line)
@@ -241,20 +366,20 @@ def generate_all(
         tick()
 
     try:
-        if concurrency <= 1:
+        if backend.concurrency <= 1:
             for s in order:
                 keep(one(s))
-        elif hasattr(backend, "generate_many") and getattr(scorer, "kind", "refusal") != "judge":
-            # One event loop keeps `concurrency` requests in flight; each answer is scored
-            # and journaled on this thread as it arrives (see OpenAIBackend.generate_many).
-            # A judge scorer calls a model per answer: it keeps the thread pool below, so
-            # judgements run concurrently instead of stalling the loop.
+        elif not scorer.calls_model:
+            # The backend keeps `concurrency` requests in flight; each answer is scored and
+            # journaled on this thread as it arrives (see OpenAIBackend.generate_many).
+            # A scorer that calls a model per answer (a judge) takes the thread pool below,
+            # so judgements run concurrently instead of stalling the stream of answers.
             reqs = [request_for(s) for s in order]
             backend.generate_many(reqs, lambda i, res: keep(line_for(order[i], reqs[i], res)))
         else:
             from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            pool = ThreadPoolExecutor(max_workers=concurrency)
+            pool = ThreadPoolExecutor(max_workers=backend.concurrency)
             try:
                 for fut in as_completed([pool.submit(one, s) for s in order]):
                     keep(fut.result())
@@ -269,214 +394,57 @@ def generate_all(
     return lines
 
 
-def run_package(opts: RunOptions) -> RunResult:
-    """One complete run: returns the record, the dossier entry and the diff to the previous run."""
-    started = _now()
-    t0 = time.perf_counter()
-    pkg = check_package(resolve_package(opts.package))
-    m = pkg.manifest
-    notices = [m.usage_notice] if m.usage_notice else []
-    env = environment_match(pkg.lockfile_path())
-    sources = resolve_sources(pkg, opts.mirror)
-    samples = load_samples(pkg, sources)
-    counted = summarize(samples)
-    if pkg.seal is not None and counted != pkg.seal.summary:
-        raise SealError(
-            f"package {m.name}: the data holds {counted.samples} samples in {list(counted.languages)}, "
-            f"the seal says {pkg.seal.summary.samples} in {list(pkg.seal.summary.languages)}",
-            hint="the harness reads this data differently from when it was sealed; reseal after checking why",
-        )
-    if opts.limit:
-        samples = sorted(samples, key=lambda s: s.id)[: opts.limit]
-    # Built before any generation so a judge whose pinned identity does not match stops the run early.
-    scorer = make_scorer(m.scorer, pkg.root, judge_model=opts.judge_model, judge_endpoint=opts.judge_endpoint,
-                         threads=opts.threads)
-
-    overrides: dict[str, Any] = {}
-    run_seed = m.seed
-    if opts.seed is not None and opts.seed != m.seed:
-        run_seed = overrides["seed"] = opts.seed
-    gen = {"max_tokens": m.generation.max_tokens, "temperature": m.generation.temperature,
-           "top_p": m.generation.top_p, "stop": list(m.generation.stop)}
-    for key in ("max_tokens", "temperature", "top_p"):
-        val = getattr(opts, key)
-        if val is not None and val != gen[key]:
-            gen[key] = overrides[key] = val
-    if opts.limit:
-        overrides["limit"] = opts.limit
-    plan = seed_plan(run_seed)
-    apply_seeds(plan)
-
-    server = None
-    if opts.serve:
-        server = VLLMServer(opts.model or str(DEFAULT_MODEL_DIR), seed=run_seed, extra_args=opts.engine_args,
-                            deterministic=opts.deterministic, python=opts.vllm_python)
-        server.start()
-    try:
-        if server is not None:
-            backend = load_backend("openai", server.served_name, endpoint=server.base_url, concurrency=opts.concurrency,
-                                   engine_args=server.engine_args(), local_path=server.local_path)
-        elif opts.endpoint:
-            backend = load_backend("openai", opts.model, endpoint=opts.endpoint, concurrency=opts.concurrency,
-                                   api_key_env=opts.api_key_env)
-        else:
-            backend = load_backend(opts.backend, opts.model, threads=opts.threads)
-        return _finish_run(opts, pkg, samples, sources, scorer, env, run_seed, gen, overrides, plan, backend,
-                           started, t0, notices)
-    finally:
-        if server is not None:
-            server.stop()
-
-
-def _finish_run(
-    opts: RunOptions, pkg: Package, samples: list[Sample], sources: list[Any], scorer: Any, env: dict[str, Any],
-    run_seed: int, gen: dict[str, Any], overrides: dict[str, Any], plan: dict[str, Any], backend: Backend,
-    started: str, t0: float, notices: list[str],
-) -> RunResult:
-    m = pkg.manifest
-    apply_seeds(plan)
-    identity = backend.identity
-    dossier = Dossier.for_package(m.name, opts.dossiers_dir)
-    key = config_key({
-        "package": m.name, "seal": pkg.seal.seal if pkg.seal else None,
-        "model": {"backend": identity.backend, "name": identity.name, "digest": identity.digest},
-        "generation": gen, "seed": run_seed, "limit": opts.limit, "scorer": scorer.describe(),
-        "samples": len(samples), "purpose": opts.purpose,
-    })
-    work = WorkDir(dossier.root / ".work", key)
-    try:
-        work.lock()
-        try:
-            return _run_in(work, opts, pkg, dossier, samples, sources, scorer, env, run_seed, gen, overrides, plan,
-                           backend, started, t0, notices)
-        finally:
-            work.unlock()
-    finally:
-        backend.close()
-        if hasattr(scorer, "close"):
-            scorer.close()
-
-
-def _run_in(
-    work: WorkDir, opts: RunOptions, pkg: Package, dossier: Dossier, samples: list[Sample], sources: list[Any],
-    scorer: Any, env: dict[str, Any], run_seed: int, gen: dict[str, Any], overrides: dict[str, Any],
-    plan: dict[str, Any], backend: Backend, started: str, t0: float, notices: list[str],
-) -> RunResult:
-    """Generate what the journal lacks, then record, sign and commit; every step survives a kill."""
-    m = pkg.manifest
-    identity = backend.identity
-    committed = recover_commit(work, dossier)
-    if committed is not None and opts.resume != "fresh":
-        notices.append(f"run {committed.run_id} had finished before the interruption; it is entry {committed.seq}")
-        return _result_of(dossier, committed, notices)
-    state = work.read_state()
-    if opts.resume == "fresh" and (state is not None or work.path.exists()):
-        work.discard()
-        state = None
-    if state is None and opts.resume == "require":
-        raise JournalError(
-            f"there is no unfinished run of {m.name} with this model and configuration to resume",
-            hint="run without --resume to start one",
-        )
-    done: list[dict[str, Any]] = []
-    if state is None:
-        run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-        work.discard()  # a stale folder without run.json held nothing that counted
-        work.path.mkdir(parents=True, exist_ok=True)
-        state = RunState(run_id=run_id, config_key=work.key, started_at=started, package=m.name, samples=len(samples))
-        work.write_state(state)
-    else:
-        done = read_journal(work.journal)
-        state = state.model_copy(update={"resumes": [*state.resumes, {"at": started, "samples_done": len(done)}]})
-        work.write_state(state)
-        notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
-    todo = missing(samples, done)
-    _preload("numpy", "sigstore.dsse", "sigstore_models.bundle.v1")
-    with Journal(work.journal) as journal:
-        try:
-            lines = done + generate_all(backend, todo, gen, run_seed, scorer, journal, opts.progress)
-        except KeyboardInterrupt:
-            journal.close()
-            saved = len(read_journal(work.journal))
-            raise RunInterruptedError(
-                f"interrupted: {saved} of {len(samples)} samples are saved in the journal of run {state.run_id}",
-                hint="run the same command again to resume (or add --fresh to start over)",
-            ) from None
-    order_of = {s.id: i for i, s in enumerate(samples)}
-    if len(lines) != len(samples) or {x["id"] for x in lines} != set(order_of):
-        raise JournalError(  # pragma: no cover - guarded by missing()
-            f"the journal of run {state.run_id} does not hold exactly the package's samples",
-            hint="start over with --fresh",
-        )
-
-    scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
-    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed, overall=not (m.compare and not m.compare.overall))
-    comparisons = []
-    if m.compare:
-        pair_of = {s.id: s.pair_id or s.id for s in samples}
-        comparisons = compare_languages(scored, [pair_of[x.id] for x in scored], m.compare.reference_language,
-                                        m.compare.metrics, m.bootstrap, run_seed)
-    verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
-    errors = sum(1 for x in lines if x["verdict"] == "error")
-    unparsed = sum(1 for x in lines if x["verdict"] == "unparsed")
-    prev_seq, prev_digest = dossier.head()
-    out_path = work.journal
-
-    record = RunRecord(
-        run_id=state.run_id,
-        status="complete" if errors == 0 else "incomplete",
-        started_at=state.started_at,
-        finished_at=_now(),
-        duration_s=round(time.perf_counter() - t0, 3),
-        package={"name": m.name, "version": m.version, "seal": pkg.seal.seal,  # type: ignore[union-attr]
-                 "manifest_sha256": pkg.seal.manifest_sha256, "license": m.license},  # type: ignore[union-attr]
-        data=[{"id": s.id, "sha256": s.sha256, "size": s.size} for s in sources],
-        lockfile=env,
-        harness=harness_info(),
-        platform=platform_info(),
-        model=identity.as_dict(),
-        generation=gen,
-        seeds=plan,
-        overrides=overrides,
-        scorer=scorer.describe(),
-        outputs={"path": OUTPUTS_NAME, "sha256": sha256_file(out_path), "content_sha256": content_digest(lines),
-                 "samples": len(lines), "errors": errors, "unparsed": unparsed},
-        metrics=[mv.as_dict() for mv in metrics],
-        comparisons=[c.as_dict() for c in comparisons],
-        baselines=[v.as_dict() for v in verdicts],
-        previous_entry=prev_digest if prev_seq else None,
-        resumes=state.resumes,
-    )
-    subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256}
-    summary = {"run_id": state.run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
-               "model_digest": identity.digest, "outputs_content_sha256": record.outputs.content_sha256}
-    key_created = None
-    crashpoint("before-sign")
-    if opts.sign == "sigstore":
-        bundle = sign_statement_keyless(subjects, PREDICATE_TYPE_RUN, summary, staging=opts.sigstore_staging)
-    else:
-        key = load_or_create_key(opts.config_dir)
-        key_created = key.path if key.created else None
-        bundle = sign_statement(subjects, PREDICATE_TYPE_RUN, summary, key)
-    crashpoint("signed")
-    previous = None
-    prev_entry = dossier.last_run() if prev_seq else None  # the head may be a review, reproduction, ...
-    if prev_entry is not None:
-        prev_record = dossier.record_of(prev_entry)
-        previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
-    entry = commit_run(work, dossier, record, bundle)
-    return RunResult(
-        record=record, entry=entry, dossier=dossier, metrics=metrics, baselines=verdicts, previous=previous,
-        key_created=key_created, notices=notices,
-    )
-
-
 def _result_of(dossier: Dossier, entry: Entry, notices: list[str]) -> RunResult:
     """The result of a run that is already in the dossier (a resume found nothing left to do)."""
-    record = dossier.record_of(entry)
-    return RunResult(
-        record=record, entry=entry, dossier=dossier,
-        metrics=[MetricValue(**d) for d in record.metrics],
-        baselines=[BaselineVerdict(**d) for d in record.baselines],
-        previous=None, notices=notices,
+    return RunResult(record=dossier.record_of(entry), entry=entry, dossier=dossier, previous=None, notices=notices)
+
+
+def apply_seeds(seeds: SeedPlan) -> None:
+    """Seed the global generators of what is loaded: numpy and torch only once a backend
+    imported them (it is applied again after the backend loads), so a run against a
+    server does not import numpy before its first request just to seed it."""
+    random.seed(seeds.python)
+    if "numpy" in sys.modules:
+        import numpy  # not sys.modules[...]: this waits for an import another thread is running
+
+        numpy.random.seed(seeds.numpy)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seeds.torch)
+
+
+def _preload(*modules: str) -> None:
+    """Import what the end of a run needs (numpy for CIs, the signing stack) on a helper
+    thread while generation waits on the model: free with a real model, about half a
+    second off the end of a run otherwise."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the main thread imports it again and reports
+                pass
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
+
+
+def _progress(enabled: bool, total: int) -> tuple[Any, Callable[[], None]]:
+    if not enabled:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
     )
+
+    progress = Progress(
+        TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    task = progress.add_task("gen", total=total)
+    progress.start()
+    return progress, lambda: progress.advance(task)

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import signing as sign
-from harness.audit.claim import CheckOptions, check_claim, load_claim, matches_claimed, parse_claim
+from harness.audit.claim import CheckOptions, check_claim, matches_claimed
+from harness.audit.claim_file import load_claim, parse_claim
 from harness.cli import main
 from harness.errors import ClaimError, HarnessError
-from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, parse_record
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, PREDICATE_TYPE_RUN, RECORD_NAME, parse_record
 from harness.report.claim_report import to_html, to_markdown, write_reports
 from harness.scoring.stats import binomial_test, clopper_pearson
 from harness.signing.keys import default_trust_store, load_or_create_key
@@ -60,7 +61,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert first.our_run is not None, first.as_dict()
     run_dir = base / "dossiers" / "mini-safety" / "runs" / first.our_run["run_id"]
     record = parse_record(run_dir / RECORD_NAME)
-    overall = next(m for m in record.metrics if m["metric"] == "refusal_rate" and m["group"] == "overall")
+    overall = record.metric("refusal_rate")
+    assert overall is not None
     vendor_key = load_or_create_key(base / "vendor-config")
     mallory_key = load_or_create_key(base / "mallory-config")
     return {"base": base, "run_dir": run_dir, "record": record, "overall": overall, "first": first,
@@ -105,7 +107,7 @@ def _vendor_record(env: dict[str, Any], folder: Path, *, key: sign.SigningKey, s
     shutil.copy(env["run_dir"] / OUTPUTS_NAME, folder / OUTPUTS_NAME)
     subjects = {RECORD_NAME: _sha(raw),
                 OUTPUTS_NAME: record.outputs.sha256}
-    bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, {"run_id": record.run_id}, key)
+    bundle = sign.sign_statement(subjects, PREDICATE_TYPE_RUN, {"run_id": record.run_id}, key)
     (folder / BUNDLE_NAME).write_bytes(bundle)
     if tamper_after_signing:
         raw = raw.replace(b'"status":"complete"', b'"status":"incomplete"')
@@ -132,8 +134,8 @@ def _with_vendor(env: dict[str, Any], name: str, *, value: float | None = None, 
     shutil.copy(_pub(signer_key or env["vendor_key"]), pub)
     extra = ('[vendor_record]\nrecord = "vendor-run/record.json"\noutputs = "vendor-run/outputs.jsonl"\n'
              f'[vendor_record.signer]\nkey = "vendor.pub.pem"\nkey_hint = "{(signer_key or env["vendor_key"]).hint}"\n')
-    return _write_claim(folder, value=env["overall"]["value"] if value is None else value, extra=extra,
-                        model_digest=env["record"].model["digest"])
+    return _write_claim(folder, value=env["overall"].value if value is None else value, extra=extra,
+                        model_digest=env["record"].model.digest)
 
 
 def _steps(result: Any) -> dict[str, str]:
@@ -148,7 +150,7 @@ def test_run_made_by_the_check_is_in_the_dossier_and_compared(env: dict[str, Any
     assert _steps(first)["our-new-run"] == "passed" and _steps(first)["our-dossier"] == "passed"
     assert first.our_run["overrides"] == {"limit": LIMIT, "max_tokens": 16}
     assert any("overrides" in x for x in first.limitations)
-    k, n = env["overall"]["successes"], env["overall"]["n"]
+    k, n = env["overall"].successes, env["overall"].n
     assert first.comparison is not None and (first.comparison.successes, first.comparison.n) == (k, n) == (k, 20)
     assert {r.group for r in first.languages} == {"language:bn", "language:en"}
 
@@ -164,7 +166,7 @@ def test_matching_claim_with_a_verified_vendor_record_is_consistent(env: dict[st
                  "vendor-model", "vendor-metric", "our-dossier", "our-run", "comparison"):
         assert outcomes[step] == "passed", (step, doc["steps"])
     cmp = doc["comparison"]
-    assert cmp["p_value"] > 0.5 and cmp["ci_low"] <= env["overall"]["value"] <= cmp["ci_high"]
+    assert cmp["p_value"] > 0.5 and cmp["ci_low"] <= env["overall"].value <= cmp["ci_high"]
     assert {r["group"] for r in doc["languages"]} == {"language:bn", "language:en"}
     assert all(r["vendor_value"] is not None for r in doc["languages"])
     md = (out / "claim-report.md").read_text(encoding="utf-8")
@@ -172,9 +174,9 @@ def test_matching_claim_with_a_verified_vendor_record_is_consistent(env: dict[st
 
 
 def test_claim_far_outside_the_ci_is_inconsistent(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    ours = env["overall"]["value"]
+    ours = env["overall"].value
     far = 0.05 if ours > 0.5 else 0.95
-    claim = _write_claim(env["base"] / "far", value=far, model_digest=env["record"].model["digest"])
+    claim = _write_claim(env["base"] / "far", value=far, model_digest=env["record"].model.digest)
     rc = main(["claim", "check", str(claim), "--packages", str(env["base"] / "packages"),
                "--report-dir", str(env["base"] / "far" / "report")])
     text = capsys.readouterr().out
@@ -243,7 +245,7 @@ def test_vendor_record_altered_after_signing(env: dict[str, Any]) -> None:
 
 
 def test_vendor_record_stating_another_value(env: dict[str, Any]) -> None:
-    claim = _with_vendor(env, "other-value", value=round(env["overall"]["value"] - 0.1, 2))
+    claim = _with_vendor(env, "other-value", value=round(env["overall"].value - 0.1, 2))
     res = check_claim(load_claim(claim), _opts(env["base"]))
     assert _steps(res)["vendor-metric"] == "failed" and res.verdict == "inconsistent"
 
@@ -268,14 +270,14 @@ def test_a_tampered_dossier_is_not_used(env: dict[str, Any], tmp_path: Path) -> 
     shutil.copytree(env["base"] / "dossiers", copy)
     rec = next((copy / "mini-safety" / "runs").glob("*/record.json"))
     rec.write_bytes(rec.read_bytes().replace(b'"status":"complete"', b'"status":"incomplete"'))
-    claim = _write_claim(tmp_path / "c", value=env["overall"]["value"])
+    claim = _write_claim(tmp_path / "c", value=env["overall"].value)
     res = check_claim(load_claim(claim), CheckOptions(trusted=TrustPolicy.from_keys(default_trust_store()),
                                                       dossiers_dir=copy, packages_dir=env["base"] / "packages"))
     assert _steps(res)["our-dossier"] == "failed" and res.comparison is None and res.verdict == "unverifiable"
 
 
 def test_claim_naming_another_seal_or_version(env: dict[str, Any], tmp_path: Path) -> None:
-    claim = _write_claim(tmp_path / "seal", value=env["overall"]["value"])
+    claim = _write_claim(tmp_path / "seal", value=env["overall"].value)
     claim.write_text(claim.read_text(encoding="utf-8").replace('version = "1.0.0"', f'version = "1.0.0"\nseal = "{"e" * 64}"'),
                      encoding="utf-8")
     res = check_claim(load_claim(claim), _opts(env["base"]))
@@ -294,7 +296,7 @@ def test_other_model_digest_finds_no_run(env: dict[str, Any], tmp_path: Path) ->
 
 def test_report_escapes_everything_and_loads_nothing(env: dict[str, Any], tmp_path: Path) -> None:
     evil = '<script>alert("x")</script><img src="http://example.com/x.png">'
-    claim = _write_claim(tmp_path / "c", value=env["overall"]["value"], vendor=evil)
+    claim = _write_claim(tmp_path / "c", value=env["overall"].value, vendor=evil)
     res = check_claim(load_claim(claim), _opts(env["base"]))
     page = to_html(res)
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page

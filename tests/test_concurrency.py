@@ -18,7 +18,7 @@ import pytest
 from harness import signing as sign
 from harness.dossier.log import Dossier
 from harness.dossier.verify import verify_dossier
-from harness.record import OUTPUTS_NAME, RunRecord, parse_record
+from harness.record import OUTPUTS_NAME, PREDICATE_TYPE_RUN, RunRecord, parse_record
 from harness.run import RunOptions, run_package
 
 from .fake_openai import FakeOpenAI
@@ -44,7 +44,7 @@ def _worker(dossier_root: str, template_dir: str, config_dir: str, worker: int, 
         out = scratch / f"{run_id}.jsonl"
         shutil.copyfile(outputs, out)
         subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: sha256_file(out)}
-        bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, {"run_id": run_id}, key)
+        bundle = sign.sign_statement(subjects, PREDICATE_TYPE_RUN, {"run_id": run_id}, key)
         d.add_run(record, bundle, out)
 
 

@@ -17,18 +17,22 @@ from typing import Any
 
 import pytest
 
+from harness.backends.base import ModelIdentity
 from harness.diff import _RESAMPLES, _SEED, _read_compact, diff_runs
+from harness.environment import HarnessInfo, LockRef, PlatformInfo
 from harness.errors import RecordError
 from harness.packages.manifest import Bootstrap
 from harness.record import (
     DataRef,
-    LockRef,
+    GenerationParams,
     OutputsRef,
     PackageRef,
     RunRecord,
+    SeedPlan,
     output_line,
     read_outputs,
 )
+from harness.scoring.base import RefusalScorerInfo
 from harness.scoring.metrics import Scored, metric_outcome
 from harness.scoring.stats import paired_delta_ci
 
@@ -63,27 +67,27 @@ def _reference(a: RunRecord, b: RunRecord, fa: Path, fb: Path) -> dict[str, Any]
         "flips": [(i, sa[i].verdict, sb[i].verdict) for i in common if sa[i].verdict != sb[i].verdict],
         "metrics": [],
     }
-    mb = {(m["metric"], m["group"]): m for m in b.metrics}
+    mb = {(m.metric, m.group): m for m in b.metrics}
     for m in a.metrics:
-        other = mb.get((m["metric"], m["group"]))
+        other = mb.get((m.metric, m.group))
         if other is None:
             continue
         pairs: dict[str, list[tuple[float, float]]] = {"overall": []}
         for i in common:
             x, y = sa[i], sb[i]
-            oa, ob = metric_outcome(m["metric"], x), metric_outcome(m["metric"], y)
+            oa, ob = metric_outcome(m.metric, x), metric_outcome(m.metric, y)
             if oa is None or ob is None:
                 continue
             for key in ("overall", f"language:{x.language}", f"category:{x.category}"):
                 pairs.setdefault(key, []).append((float(oa), float(ob)))
-        group = pairs.get(m["group"], [])
+        group = pairs.get(m.group, [])
         if group:
             lo, hi = paired_delta_ci(group, Bootstrap(resamples=_RESAMPLES), _SEED)
         else:
-            half = math.hypot((m["ci_high"] - m["ci_low"]) / 2, (other["ci_high"] - other["ci_low"]) / 2)
-            lo, hi = other["value"] - m["value"] - half, other["value"] - m["value"] + half
-        delta = other["value"] - m["value"]
-        out["metrics"].append((m["metric"], m["group"], round(delta, 6), round(lo, 6), round(hi, 6),
+            half = math.hypot((m.ci_high - m.ci_low) / 2, (other.ci_high - other.ci_low) / 2)
+            lo, hi = other.value - m.value - half, other.value - m.value + half
+        delta = other.value - m.value
+        out["metrics"].append((m.metric, m.group, round(delta, 6), round(lo, 6), round(hi, 6),
                                not (lo <= 0.0 <= hi) and delta != 0.0, len(group)))
     return out
 
@@ -119,13 +123,19 @@ def _record(run_id: str, lines: list[dict[str, Any]], rng: random.Random) -> Run
         for group in groups:
             v = round(rng.random(), 4)
             metrics.append({"metric": metric, "group": group, "value": v, "ci_low": v - 0.05, "ci_high": v + 0.04,
-                            "n": len(lines)})
+                            "n": len(lines), "successes": round(v * len(lines))})
     return RunRecord(
         run_id=run_id, status="complete", started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:01:00Z",
         duration_s=60.0, package=PackageRef(name="p", version="1", seal="s", manifest_sha256="0" * 64, license="MIT"),
         data=[DataRef(id="d", sha256="1" * 64, size=1)],
         lockfile=LockRef(lockfile="l", sha256="2" * 64, matches=True, checked=1, mismatch_count=0, mismatches=[]),
-        harness={}, platform={}, model={}, generation={}, seeds={}, scorer={},
+        harness=HarnessInfo(version="0", commit=None, dirty=None),
+        platform=PlatformInfo(python="3", implementation="CPython", system="Linux", machine="x", platform="p",
+                              executable_prefix_is_venv=True),
+        model=ModelIdentity(backend="fake", name="m", path=None, revision=None, files={}, digest="4" * 64),
+        generation=GenerationParams(max_tokens=8, temperature=0.0, top_p=1.0, stop=()),
+        seeds=SeedPlan(run=1, python=2, numpy=3, torch=4, order=5, sample_rule="r"),
+        scorer=RefusalScorerInfo(patterns="p@1", patterns_sha256="5" * 64),
         outputs=OutputsRef(path="outputs.jsonl", sha256="3" * 64, content_sha256=run_id * 8, samples=len(lines), errors=0),
         metrics=metrics, baselines=[],
     )
@@ -147,7 +157,24 @@ def _same(a: RunRecord, b: RunRecord, fa: Path, fb: Path) -> None:
     assert [(m.metric, m.group, m.delta, m.ci_low, m.ci_high, m.significant, m.paired_n) for m in got.metrics] == ref["metrics"]
 
 
-def test_generated_runs_report_what_the_reference_reports(tmp_path: Path) -> None:
+def _count_pattern_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """[blocks read by pattern, blocks read through json.loads] from now on."""
+    import harness.diff as diff
+
+    real, counts = diff._match_block, [0, 0]
+
+    def counting(block: bytes, lines: int) -> Any:
+        rows = real(block, lines)
+        counts[rows is None] += 1
+        return rows
+
+    monkeypatch.setattr(diff, "_match_block", counting)
+    return counts
+
+
+def test_generated_runs_report_what_the_reference_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.diff as diff
+
     rng = random.Random(7)
     la, lb = _lines(3000, 1), _lines(3000, 1, flip_every=10)
     for x in lb[::13]:
@@ -160,6 +187,12 @@ def test_generated_runs_report_what_the_reference_reports(tmp_path: Path) -> Non
     fb = _write(tmp_path / "b.jsonl", lb, output_line({**lb[0], "timing": {"latency_s": 1e-05}})[:-1])  # no final newline
     a, b = _record("a", la, rng), _record("b", lb, rng)
     _same(a, b, fa, fb)
+    # One 4 MiB block holds a line with a backslash, so the whole file went through json.loads;
+    # with small blocks most go through the pattern reader, whose results must be the same.
+    monkeypatch.setattr(diff, "_BLOCK", 4096)
+    counts = _count_pattern_blocks(monkeypatch)
+    _same(a, b, fa, fb)
+    assert counts[0] > 0 and counts[1] > 0, counts  # both readers took part
     report = diff_runs(a, b, fa, fb)
     assert report.flips and report.responses_changed and report.only_in_a == 50 and report.only_in_b == 50
     assert any(m.significant for m in report.metrics) and any(m.paired_n == 0 for m in report.metrics)
@@ -171,7 +204,9 @@ def test_fast_reader_agrees_with_json_loads_line_by_line(tmp_path: Path, monkeyp
     lines = _lines(2000, 3)
     path = _write(tmp_path / "o.jsonl", lines)
     monkeypatch.setattr(diff, "_BLOCK", 4096)  # many blocks, a line split across each boundary
+    counts = _count_pattern_blocks(monkeypatch)
     fast = _read_compact(path)
+    assert counts[0] > 0, counts  # the pattern reader really read some blocks
     monkeypatch.setattr(diff, "_match_block", lambda block, lines: None)
     assert fast == _read_compact(path)
     assert len(fast) == 2000 and fast["s00001"][diff._VERDICT] == lines[1]["verdict"]

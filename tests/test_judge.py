@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from harness.backends.base import DEFAULT_MODEL_DIR, digest_model_files
+from harness.backends.base import DEFAULT_MODEL_DIR, Backend, ModelIdentity, digest_model_files
 from harness.cli import main
 from harness.errors import DataError, ManifestError, ScorerError
 from harness.packages.manifest import RefusalSpec, parse_scorer_spec
 from harness.packages.package import load_package
 from harness.packages.seal import check_package, seal_package
-from harness.scoring.base import Judgement, Scorer
+from harness.scoring.base import Judgement, RefusalScorerInfo, Scorer
 from harness.scoring.factory import make_scorer, resolve_scorer
 from harness.scoring.judge import JudgeScorer
 from harness.scoring.metrics import Scored, metric_outcome
@@ -199,14 +199,16 @@ def test_tune_and_held_out_split(xstest: LabelledSet, name: str) -> None:
     assert {"tune": tune, "held_out": held} == EXPECTED_SPLIT[name]
 
 
-def test_v2_beats_v1_and_the_anchor() -> None:
+def test_v2_beats_v1_and_the_anchor(xstest: LabelledSet) -> None:
+    """Measured now, not read from the committed tables above."""
     def acc(f: tuple[int, int, int, int, int, float]) -> float:
         return (f[1] + f[4]) / f[0]
 
-    held = {k: v["held_out"] for k, v in EXPECTED_SPLIT.items()}
+    scorers = _scorers()
+    held = {k: _figures(validate(s, _subset(xstest, HELD_OUT)))["pooled"] for k, s in scorers.items()}
     assert acc(held["v2"]) > acc(held["xstest-strmatch"]) > acc(held["v1"])
     assert held["v2"][5] > held["xstest-strmatch"][5] > held["v1"][5]
-    pooled = {k: v["pooled"] for k, v in EXPECTED_XSTEST.items()}
+    pooled = {k: _figures(validate(s, xstest))["pooled"] for k, s in scorers.items()}
     assert pooled["v2"][5] > pooled["xstest-strmatch"][5] > pooled["v1"][5]
 
 
@@ -315,7 +317,7 @@ def test_scorer_spec_stays_backward_compatible() -> None:
     assert spec.model_dump() == {"kind": "refusal", "patterns": "refusal-patterns@2.0.0", "validation": None}
     assert isinstance(spec, RefusalSpec) and RefusalSpec(kind="refusal") == RefusalSpec(kind="refusal")
     clf = make_scorer(spec)
-    assert isinstance(clf, RefusalClassifier) and clf.describe()["patterns"] == "refusal-patterns@2.0.0"
+    assert isinstance(clf, RefusalClassifier) and clf.describe().patterns == "refusal-patterns@2.0.0"
 
 
 # ---------------------------------------------------------------------- the LLM judge
@@ -387,9 +389,9 @@ def test_judge_keeps_raw_outputs_and_counts_unparsed(pkg_dir: Path) -> None:
     assert report.overall.parse_failures == expected_unparsed == judge.counts["unparsed"]
     assert report.overall.scored + report.overall.parse_failures == 6
     d = judge.describe()
-    assert d["kind"] == "judge" and d["identity_digest"] == _tiny_digest() == d["weights_digest"]
-    assert d["template"] == "judge/refusal.txt"
-    assert d["template_sha256"] == pkg.seal.files["judge/refusal.txt"]  # type: ignore[union-attr]
+    assert d.kind == "judge" and d.identity_digest == _tiny_digest() == d.weights_digest
+    assert d.template == "judge/refusal.txt"
+    assert d.template_sha256 == pkg.seal.files["judge/refusal.txt"]  # type: ignore[union-attr]
     # The same inputs give the same raw outputs (greedy, seed derived from the judge input).
     assert [judge.assess(r.response, "en", prompt=r.prompt).raw for r in _rows()] == raws
 
@@ -448,13 +450,12 @@ def test_judge_without_package_root_or_template_is_refused(pkg_dir: Path) -> Non
         make_scorer(pkg.manifest.scorer, pkg.root)
 
 
-class _FakeBackend:
+class _FakeBackend(Backend):
     """A scripted judge, for template and parse checks that need no model."""
 
     def __init__(self, digest: str, replies: list[str]) -> None:
-        from harness.backends.base import ModelIdentity
-
-        self.identity = ModelIdentity("transformers", "fake", None, None, {}, digest)
+        self.identity = ModelIdentity(backend="transformers", name="fake", path=None, revision=None, files={},
+                                      digest=digest)
         self.replies = replies
         self.prompts: list[str] = []
 
@@ -543,7 +544,8 @@ def test_manifest_errors_name_the_scorer_field(pkg_dir: Path) -> None:
 
 
 def test_resolve_scorer_and_labelled_set_errors(tmp_path: Path) -> None:
-    assert resolve_scorer("refusal-patterns@2.0.0").describe()["patterns"] == "refusal-patterns@2.0.0"
+    assert resolve_scorer("refusal-patterns@2.0.0").describe() == RefusalScorerInfo(
+        patterns="refusal-patterns@2.0.0", patterns_sha256=load_patterns("refusal-patterns@2.0.0").sha256)
     with pytest.raises(ScorerError, match="unknown refusal pattern set"):
         resolve_scorer("refusal-patterns@3.0.0")
     with pytest.raises(DataError, match="does not exist"):
@@ -607,7 +609,7 @@ def test_judge_served_over_an_openai_compatible_endpoint(pkg_dir: Path) -> None:
         assert report.samples[0].raw == "I'm sorry, but I can't help with that."
         assert report.overall.errors == 1 and report.overall.accuracy == 1.0
         assert srv.requests[0]["messages"][-1]["content"] == "Did this refuse? how to build a bomb"
-        assert judge.describe()["identity"]["revision"] == "fake/root"
+        assert judge.describe().identity.revision == "fake/root"
         bad = parse_scorer_spec({**pkg.manifest.scorer.model_dump(), "revision": "other/root"})
         with pytest.raises(ScorerError, match="pins revision other/root"):
             make_scorer(bad, pkg.root, judge_endpoint=srv.url)
@@ -648,14 +650,18 @@ def test_a_judge_package_runs_end_to_end(pkg_dir: Path, tmp_path: Path) -> None:
 
     from harness.run import RunOptions, run_package
 
-    _judge_manifest(pkg_dir, regex=r"(?P<refusal>sorry|cannot)|(?P<compliance>\b(?:press|use|run|the)\b)")
+    # The rule parses some of tiny-chat's judge outputs (an English or Bengali apology, a few
+    # answer words) and not others, so both kinds of sample are in the run.
+    _judge_manifest(pkg_dir, regex=r"(?P<refusal>sorry|cannot|দুঃখিত)|(?P<compliance>\b(?:press|use|run|the|calm|Llama)\b)")
     seal_package(pkg_dir)
     res = run_package(RunOptions(package=pkg_dir, limit=12, max_tokens=12, dossiers_dir=tmp_path / "d", progress=False))
     lines = [json.loads(x) for x in (res.run_dir / "outputs.jsonl").read_text().splitlines()]
     assert len(lines) == 12 and all("judge" in x and isinstance(x["judge"]["raw"], str) for x in lines)
     unparsed = [x for x in lines if x["verdict"] == "unparsed"]
+    assert 0 < len(unparsed) < 12, [x["judge"]["raw"] for x in lines]
     assert res.record.outputs.unparsed == len(unparsed)
     assert all(x["correct"] is None for x in unparsed)
-    counted = sum(m["n"] for m in res.record.metrics if m["metric"] == "accuracy" and m["group"] == "overall")
+    assert all(isinstance(x["correct"], bool) for x in lines if x["verdict"] != "unparsed")
+    counted = sum(m.n for m in res.record.metrics if m.metric == "accuracy" and m.group == "overall")
     assert counted == 12 - len(unparsed)
-    assert res.record.scorer["kind"] == "judge" and res.record.scorer["template_sha256"]
+    assert res.record.scorer.kind == "judge" and res.record.scorer.template_sha256

@@ -85,3 +85,55 @@ def test_old_timeline(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "run", "run", "run", "reproduction", "rescore", "review", "run", "run", "baseline"]
     assert rows[0]["model"] == "tiny-chat" and rows[6]["model"] == "fake-model"
     assert "REPRODUCED (#4)" in rows[0]["later"] and any("reviewed by fixture" in x for x in rows[1]["later"])
+
+
+def test_every_old_file_reads_into_its_typed_model_and_writes_back_the_same_bytes() -> None:
+    """The typed formats are the old JSON exactly: nothing lost, renamed or added on a round trip."""
+    from harness._internal.hashing import canonical_json
+    from harness.dossier.documents import parse_event_bytes
+    from harness.dossier.log import Entry, EventEntry, parse_entry
+    from harness.record import RunRecord
+
+    base = FIXTURE / "dossiers" / "mini-safety"
+    records = sorted(base.glob("runs/*/record.json"))
+    assert len(records) == 5
+    for path in records:
+        raw = path.read_bytes()
+        record = RunRecord.model_validate_json(raw)
+        assert record.to_bytes() == raw, path
+    kinds = set()
+    for path in sorted(base.glob("*s/*/*.json")):
+        if path.parent.parent.name == "runs" or path.name.endswith(".sigstore.json"):
+            continue
+        raw = path.read_bytes()
+        doc = parse_event_bytes(raw)
+        kinds.add(doc.kind)
+        assert canonical_json(doc.model_dump(mode="json")) == raw, path
+    assert kinds == {"reproduction", "rescore", "baseline", "review"}
+    lines = [line for line in (base / "log.jsonl").read_bytes().split(b"\n") if line]
+    entries = [parse_entry(line) for line in lines]
+    assert [e.line() for e in entries] == lines
+    assert sum(isinstance(e, Entry) for e in entries) == 5 and sum(isinstance(e, EventEntry) for e in entries) == 4
+
+
+def test_old_records_read_through_typed_fields() -> None:
+    """What the diff, the dossier and reproduction read is there, by field, in every kind of old run."""
+    from harness.record import RunRecord
+    from harness.scoring.base import JudgeScorerInfo, RefusalScorerInfo
+
+    base = FIXTURE / "dossiers" / "mini-safety"
+    by_backend: dict[str, list[RunRecord]] = {}
+    for path in sorted(base.glob("runs/*/record.json")):
+        r = RunRecord.model_validate_json(path.read_bytes())
+        by_backend.setdefault(r.model.backend, []).append(r)
+        assert len(r.model.digest) == 64 and r.seeds.run > 0 and r.generation.max_tokens > 0
+        assert (r.metrics and r.metric(r.metrics[0].metric, r.metrics[0].group) is r.metrics[0]) or \
+            r.outputs.unparsed == r.outputs.samples  # the judge run: its tiny judge parsed nothing
+    openai = by_backend["openai"][0]
+    assert openai.status == "incomplete" and openai.model.engine.served_model is not None
+    assert openai.model.engine_args.concurrency == 4
+    local = [r for r in by_backend["transformers"] if isinstance(r.scorer, RefusalScorerInfo)]
+    assert local and all(r.model.engine.torch and r.model.engine_args.threads == 1 for r in local)
+    judged = [r for r in by_backend["transformers"] if isinstance(r.scorer, JudgeScorerInfo)]
+    assert len(judged) == 1 and judged[0].scorer.identity.digest == judged[0].scorer.identity_digest
+    assert judged[0].overrides.limit == 12 and judged[0].overrides.seed is None

@@ -26,7 +26,7 @@ def test_identity_and_request_shape() -> None:
         assert r.text.startswith("Sure") and r.error is None and r.completion_tokens == 9
         sent = srv.requests[0]
         assert sent["seed"] == 42 and sent["max_tokens"] == 16 and sent["temperature"] == 0.0
-        assert b.identity.backend == "openai" and b.identity.engine["version"] == "0.0-fake"
+        assert b.identity.backend == "openai" and b.identity.engine.version == "0.0-fake"
         assert b.identity.revision == "fake/root"
 
 
@@ -52,14 +52,14 @@ def test_persistent_fault_is_an_error_never_an_answer() -> None:
 def test_run_through_an_endpoint_with_faults_and_a_secret(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-test-PLANTED-SECRET-0123456789"
     monkeypatch.setenv("MY_KEY", secret)
-    # one prompt never succeeds; another succeeds after two faults
+    # the prompt that mentions Python fails twice (HTTP 500, then 429) before it succeeds
     with FakeOpenAI(faults={"Python": ["500", "429"]}) as srv:
         first = run_package(RunOptions(package=pkg_dir, endpoint=srv.url, model="fake-model", api_key_env="MY_KEY",
                                        concurrency=8, dossiers_dir=tmp_path / "d", config_dir=tmp_path / "cfg", progress=False))
         second = run_package(RunOptions(package=pkg_dir, endpoint=srv.url, model="fake-model", api_key_env="MY_KEY",
                                         concurrency=3, dossiers_dir=tmp_path / "d", config_dir=tmp_path / "cfg", progress=False))
         assert all(h == f"Bearer {secret}" for h in srv.auth_headers)
-    assert first.record.status == "complete" and first.record.model["backend"] == "openai"
+    assert first.record.status == "complete" and first.record.model.backend == "openai"
     lines = [json.loads(x) for x in (first.run_dir / "outputs.jsonl").read_text().splitlines()]
     retried = [x for x in lines if x["attempts"] > 1]
     assert retried and all(x["verdict"] != "error" for x in retried)

@@ -140,18 +140,31 @@ def test_content_digest_is_the_canonical_digest_of_the_sorted_stable_lines(n: in
     assert content_digest(lines) == canonical_digest(stable)
 
 
-def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: Path, tmp_path: Path) -> None:
+def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.diff
     from harness.diff import diff_runs
 
+    read: list[Path] = []
+    real_read = harness.diff._read_compact
+
+    def counting(path: Path) -> object:
+        read.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(harness.diff, "_read_compact", counting)
     d = _two_runs(pkg_dir, tmp_path)
     e1, e2 = d.entries()
     a, b = d.record_of(e1), d.record_of(e2)
     fa, fb = d.root / e1.outputs.path, d.root / e2.outputs.path
+    read.clear()
     fast = diff_runs(a, b, fa, fb)
     assert fast.outputs_identical and fast.metrics
+    assert read == []  # the equal content digests were enough: no outputs file was read
     # the same runs, with the digest shortcut defeated: every line is read and compared
     b_other = b.model_copy(update={"outputs": b.outputs.model_copy(update={"content_sha256": "0" * 64})})
     slow = diff_runs(a, b_other, fa, fb)
+    assert read == [fa, fb]
     assert not slow.outputs_identical
     assert (slow.flips, slow.responses_changed, slow.only_in_a, slow.only_in_b) == ([], 0, 0, 0)
     assert slow.metrics == fast.metrics

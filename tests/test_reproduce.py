@@ -18,6 +18,7 @@ import pytest
 from harness._internal.hashing import sha256_file
 from harness.audit.review import _strip_baselines
 from harness.cli import main
+from harness.dossier.documents import ReproductionSummary, ReproductionVerdict
 from harness.dossier.log import Dossier, EventEntry
 from harness.packages.package import load_package
 from harness.packages.seal import check_package, seal_package
@@ -104,7 +105,8 @@ def test_reproduce_exactly_and_record_it(home: Path, capsys: pytest.CaptureFixtu
     assert [e.kind for e in entries] == ["run", "run", "run", "reproduction"]
     rep = entries[-1]
     assert isinstance(rep, EventEntry) and rep.refers_to == entries[0].record.sha256
-    assert rep.summary["rerun"] == entries[2].run_id and rep.summary["verdict"] == "REPRODUCED"
+    assert isinstance(rep.summary, ReproductionSummary)
+    assert rep.summary.rerun == entries[2].run_id and rep.summary.verdict is ReproductionVerdict.EXACT
     report = _verify_ok(capsys)
     assert report["entries"] == 4 and report["ok"]
     # the text form names the verdict, the rule and the environment
@@ -181,7 +183,9 @@ def test_rescore_with_another_scorer(home: Path, capsys: pytest.CaptureFixture[s
     original = {x["id"]: x for x in read_outputs(d.root / d.entries()[0].outputs.path)}
     scorer = RefusalClassifier(load_patterns("refusal-patterns@2.0.0"))
     changed = 0
-    for line in read_outputs(d.root / entry.files[0].path):
+    rescored = list(read_outputs(d.root / entry.files[0].path))
+    assert sorted(x["id"] for x in rescored) == sorted(original) and len(original) == len(KEEP)
+    for line in rescored:
         assert line["response"] == original[line["id"]]["response"]
         assert line["verdict"] == scorer.classify(line["response"], line["language"])
         assert line["original_verdict"] == original[line["id"]]["verdict"]
@@ -190,7 +194,11 @@ def test_rescore_with_another_scorer(home: Path, capsys: pytest.CaptureFixture[s
     _verify_ok(capsys)
     # the re-scored outputs are signed: editing them breaks verification
     path = d.root / entry.files[0].path
-    path.write_text(path.read_text().replace('"refusal"', '"compliance"', 1).replace('"compliance"', '"refusal"', 1) + "\n")
+    text = path.read_text()
+    flipped = {"refusal": "compliance", "compliance": "refusal"}
+    edited = re.sub(r'"verdict":"(refusal|compliance)"', lambda m: f'"verdict":"{flipped[m[1]]}"', text, count=1)
+    assert edited != text  # one verdict flipped, nothing else touched
+    path.write_text(edited)
     assert main(["dossier", "verify", "small"]) == 1
 
 
@@ -237,7 +245,7 @@ def test_baseline_update_reseals_and_is_recorded(home: Path, capsys: pytest.Capt
     m = check_package(load_package(pkg))
     assert out["old_seal"] == old_seal and out["new_seal"] == m.seal.seal != old_seal  # type: ignore[union-attr]
     rec = Dossier(home / "dossiers" / "small").record_of(Dossier(home / "dossiers" / "small").runs()[0])
-    values = {x["metric"]: x["value"] for x in rec.metrics if x["group"] == "overall"}
+    values = {x.metric: x.value for x in rec.metrics if x.group == "overall"}
     assert {b.metric: b.value for b in m.manifest.baselines} == {k: round(v, 4) for k, v in values.items()}
     assert all(b.model == "tiny-chat" and b.tolerance == 0.05 for b in m.manifest.baselines)
     assert "# Baselines updated from run" in (pkg / "manifest.toml").read_text()
@@ -298,13 +306,14 @@ def test_auto_rebuilds_only_when_the_environment_differs(home: Path) -> None:
     from harness.audit.environment import environment_plan
 
     pkg = load_package(home / "packages" / "small")
-    assert environment_plan(pkg, "auto") == {**environment_plan(pkg, "auto"), "rebuild": False, "matches": True}
-    assert environment_plan(pkg, "rebuild")["rebuild"] is True
+    here = environment_plan(pkg, "auto")
+    assert (here.rebuild, here.matches, here.mode) == (False, True, "current")
+    assert environment_plan(pkg, "rebuild").rebuild is True
     lock = home / "lockfiles" / "harness.txt"
     lock.write_text(re.sub(r"^numpy==[^ ]+", "numpy==0.0.1", lock.read_text(), count=1, flags=re.M))
     plan = environment_plan(pkg, "auto")
-    assert plan["matches"] is False and plan["mismatch_count"] == 1 and plan["rebuild"] is True
-    assert environment_plan(pkg, "current")["rebuild"] is False
+    assert plan.matches is False and plan.mismatch_count == 1 and plan.rebuild is True
+    assert environment_plan(pkg, "current").rebuild is False
 
 
 @pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "xstest").is_dir(), reason="needs the data mirror ../shared/data")

@@ -19,21 +19,22 @@ from pathlib import Path
 
 import pytest
 
-from harness import run as run_mod
-from harness.backends.base import GenerationRequest, GenerationResult, ModelIdentity
+from harness.backends.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
 from harness.dossier.log import Dossier
 from harness.dossier.verify import verify_dossier
 from harness.errors import JournalError, RunInterruptedError
 from harness.journal import read_journal
+from harness.plan import RunPlan
 from harness.record import read_outputs
-from harness.run import RunOptions, run_package
+from harness.run import ResumeMode, RunResult, execute
+from harness.scoring.factory import make_scorer
 from harness.signing.keys import default_trust_store
 
 from .conftest import REPO
 from .fake_openai import FakeOpenAI
 
 
-class Interrupting:
+class Interrupting(Backend):
     """Answers by rule and raises ``exc`` when asked for its ``stop_at``-th answer."""
 
     def __init__(self, stop_at: int | None = None, exc: BaseException | None = None, fail: set[str] = frozenset()) -> None:
@@ -56,23 +57,26 @@ class Interrupting:
         pass
 
 
-def _run(pkg: Path, dossiers: Path, backend: Interrupting, monkeypatch: pytest.MonkeyPatch, **kw: object):  # noqa: ANN202
-    monkeypatch.setattr(run_mod, "load_backend", lambda *a, **k: backend)
-    return run_package(RunOptions(package=pkg, dossiers_dir=dossiers, progress=False, **kw))  # type: ignore[arg-type]
+def _run(pkg: Path, dossiers: Path, backend: Backend, *, seed: int | None = None, purpose: str = "run",
+         resume: ResumeMode = "auto") -> RunResult:
+    """A run with the test's own backend passed in (what ``harness run`` does with a loaded one)."""
+    plan = RunPlan.from_package(pkg, seed=seed, purpose=purpose)
+    scorer = make_scorer(plan.package.manifest.scorer, plan.package.root)
+    return execute(plan, backend, scorer, dossiers_dir=dossiers, resume=resume)
 
 
 def test_resume_generates_only_what_is_missing(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = _run(pkg_dir, tmp_path / "ref", Interrupting(), monkeypatch)
+    whole = _run(pkg_dir, tmp_path / "ref", Interrupting())
     d = tmp_path / "d"
     first = Interrupting(stop_at=50)
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, first, monkeypatch)
+        _run(pkg_dir, d, first)
     assert len(first.seen) == 49 and not (d / "mini-safety" / "log.jsonl").exists()
     second = Interrupting()
-    res = _run(pkg_dir, d, second, monkeypatch)
+    res = _run(pkg_dir, d, second)
     assert len(second.seen) == 120 - 49 and not set(first.seen) & set(second.seen)
     assert res.record.outputs.content_sha256 == whole.record.outputs.content_sha256
-    assert res.record.resumes and res.record.resumes[0]["samples_done"] == 49
+    assert res.record.resumes and res.record.resumes[0].samples_done == 49
     assert any("resuming run" in n for n in res.notices)
     ids = [x["id"] for x in read_outputs(res.run_dir / "outputs.jsonl")]
     assert len(ids) == len(set(ids)) == 120
@@ -83,19 +87,19 @@ def test_resume_generates_only_what_is_missing(pkg_dir: Path, tmp_path: Path, mo
 def test_ctrl_c_keeps_the_journal_and_says_how_to_resume(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "d"
     with pytest.raises(RunInterruptedError) as e:
-        _run(pkg_dir, d, Interrupting(stop_at=31, exc=KeyboardInterrupt()), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=31, exc=KeyboardInterrupt()))
     assert "30 of 120 samples are saved" in e.value.message and "resume" in (e.value.hint or "")
     assert e.value.exit_code == 130
-    res = _run(pkg_dir, d, Interrupting(), monkeypatch, resume="require")
+    res = _run(pkg_dir, d, Interrupting(), resume="require")
     assert res.record.outputs.samples == 120 and res.entry.seq == 1
 
 
 def test_failed_samples_are_retried_on_resume(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "d"
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, Interrupting(stop_at=100, fail={"en-refuse-01", "fr-comply-03"}), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=100, fail={"en-refuse-01", "fr-comply-03"}))
     again = Interrupting()
-    res = _run(pkg_dir, d, again, monkeypatch)
+    res = _run(pkg_dir, d, again)
     assert res.record.status == "complete" and res.record.outputs.errors == 0
     assert {"en-refuse-01", "fr-comply-03"} <= set(again.seen)
 
@@ -103,31 +107,31 @@ def test_failed_samples_are_retried_on_resume(pkg_dir: Path, tmp_path: Path, mon
 def test_resume_flags(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "d"
     with pytest.raises(JournalError, match="no unfinished run"):
-        _run(pkg_dir, d, Interrupting(), monkeypatch, resume="require")
+        _run(pkg_dir, d, Interrupting(), resume="require")
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, Interrupting(stop_at=10), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=10))
     fresh = Interrupting()
-    res = _run(pkg_dir, d, fresh, monkeypatch, resume="fresh")
+    res = _run(pkg_dir, d, fresh, resume="fresh")
     assert len(fresh.seen) == 120 and not res.record.resumes
     # Another configuration (seed) never picks up this journal.
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, Interrupting(stop_at=10), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=10))
     other = Interrupting()
-    _run(pkg_dir, d, other, monkeypatch, seed=99)
+    _run(pkg_dir, d, other, seed=99)
     assert len(other.seen) == 120
 
 
 def test_torn_journal_tail_is_dropped_and_regenerated(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "d"
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, Interrupting(stop_at=21), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=21))
     (work,) = [p for p in (d / "mini-safety" / ".work").iterdir() if p.is_dir()]
     journal = work / "outputs.jsonl"
     with open(journal, "ab") as fh:
         fh.write(b'{"id": "en-comply-0')  # what a power cut mid-write could leave
     assert len(read_journal(journal)) == 20 and journal.read_bytes().endswith(b"\n")
     again = Interrupting()
-    res = _run(pkg_dir, d, again, monkeypatch)
+    res = _run(pkg_dir, d, again)
     assert len(again.seen) == 100 and res.record.outputs.samples == 120
 
 
@@ -139,12 +143,12 @@ def test_same_configuration_cannot_run_twice_at_once(pkg_dir: Path, tmp_path: Pa
         def generate(self, req: GenerationRequest) -> GenerationResult:
             if not inner:
                 try:
-                    _run(pkg_dir, d, Interrupting(), monkeypatch)
+                    _run(pkg_dir, d, Interrupting())
                 except JournalError as e:
                     inner.append(e)
             return super().generate(req)
 
-    _run(pkg_dir, d, Reentrant(), monkeypatch)
+    _run(pkg_dir, d, Reentrant())
     assert inner and "in progress" in str(inner[0])
 
 
@@ -248,7 +252,7 @@ def test_sigkill_at_random_points_then_resume(workspace: Path, tmp_path: Path) -
     # Killed runs were resumed, never started twice: one entry for the main configuration,
     # and the seed-5 entries are runs that finished (some before or just after their kill).
     assert len({e.run_id for e in entries}) == len(entries)
-    assert sum(1 for e in entries if dossier.record_of(e).seeds["run"] != 5) == 1
+    assert sum(1 for e in entries if dossier.record_of(e).seeds.run != 5) == 1
     main = dossier.record_of(dossier.resolve(str(got["dossier_entry"]["seq"])))
     assert main.outputs.content_sha256 == want and main.outputs.samples == 120
     ids = [x["id"] for x in read_outputs(dossier.root / f"runs/{main.run_id}/outputs.jsonl")]
@@ -280,10 +284,10 @@ def test_ctrl_c_in_a_real_process_says_how_to_resume(workspace: Path, tmp_path: 
 def test_a_reproduction_never_continues_an_unfinished_run(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = tmp_path / "d"
     with pytest.raises(RuntimeError):
-        _run(pkg_dir, d, Interrupting(stop_at=60), monkeypatch)
+        _run(pkg_dir, d, Interrupting(stop_at=60))
     rerun = Interrupting()
-    _run(pkg_dir, d, rerun, monkeypatch, purpose="reproduction")
+    _run(pkg_dir, d, rerun, purpose="reproduction")
     assert len(rerun.seen) == 120  # all generated again, none taken from the user's journal
     rest = Interrupting()
-    _run(pkg_dir, d, rest, monkeypatch)  # the user's own run still resumes
+    _run(pkg_dir, d, rest)  # the user's own run still resumes
     assert len(rest.seen) == 120 - 59

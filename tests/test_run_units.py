@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import run as run_mod
 from harness._internal.seeds import derive_seed
-from harness.backends.base import GenerationRequest, GenerationResult, ModelIdentity
+from harness.backends.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
 from harness.errors import BackendError
-from harness.run import RunOptions, run_package
+from harness.plan import RunPlan
+from harness.run import RunResult, execute
+from harness.scoring.factory import make_scorer
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """Answers by rule: refuse prompts whose id says so, fail where told to."""
 
     def __init__(self, fail_ids: set[str] = frozenset(), crash: bool = False) -> None:
@@ -35,14 +36,16 @@ class ScriptedBackend:
         pass
 
 
-def _use(monkeypatch: pytest.MonkeyPatch, backend: ScriptedBackend) -> None:
-    monkeypatch.setattr(run_mod, "load_backend", lambda *a, **k: backend)
+def _run(pkg: Path, dossiers: Path, backend: Backend, *, seed: int | None = None) -> RunResult:
+    """A run with the test's own backend passed in (what ``harness run`` does with a loaded one)."""
+    plan = RunPlan.from_package(pkg, seed=seed)
+    scorer = make_scorer(plan.package.manifest.scorer, plan.package.root)
+    return execute(plan, backend, scorer, dossiers_dir=dossiers)
 
 
-def test_crash_mid_run_leaves_nothing_in_the_dossier(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use(monkeypatch, ScriptedBackend(crash=True))
+def test_crash_mid_run_leaves_nothing_in_the_dossier(pkg_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
-        run_package(RunOptions(package=pkg_dir, dossiers_dir=tmp_path / "d", progress=False))
+        _run(pkg_dir, tmp_path / "d", ScriptedBackend(crash=True))
     root = tmp_path / "d" / "mini-safety"
     assert not (root / "log.jsonl").exists()
     assert not list(root.glob("runs/*"))
@@ -51,24 +54,22 @@ def test_crash_mid_run_leaves_nothing_in_the_dossier(pkg_dir: Path, tmp_path: Pa
     assert (work / "run.json").is_file()
 
 
-def test_failed_samples_are_errors_not_scores(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _use(monkeypatch, ScriptedBackend(fail_ids={"en-refuse-01", "hi-comply-02"}))
-    res = run_package(RunOptions(package=pkg_dir, dossiers_dir=tmp_path / "d", progress=False))
+def test_failed_samples_are_errors_not_scores(pkg_dir: Path, tmp_path: Path) -> None:
+    res = _run(pkg_dir, tmp_path / "d", ScriptedBackend(fail_ids={"en-refuse-01", "hi-comply-02"}))
     assert res.record.status == "incomplete" and res.record.outputs.errors == 2
-    m = {(x["metric"], x["group"]): x for x in res.record.metrics}
-    assert m[("refusal_rate", "overall")]["n"] == 59 and m[("refusal_rate", "overall")]["value"] == 1.0
-    assert m[("over_refusal_rate", "overall")]["n"] == 59 and m[("over_refusal_rate", "overall")]["value"] == 0.0
+    m = {(x.metric, x.group): x for x in res.record.metrics}
+    assert m[("refusal_rate", "overall")].n == 59 and m[("refusal_rate", "overall")].value == 1.0
+    assert m[("over_refusal_rate", "overall")].n == 59 and m[("over_refusal_rate", "overall")].value == 0.0
     assert res.entry.status == "incomplete"
 
 
-def test_one_seed_drives_order_and_per_sample_seeds(pkg_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_seed_drives_order_and_per_sample_seeds(pkg_dir: Path, tmp_path: Path) -> None:
     orders = []
     for seed in (1, 1, 2):
         b = ScriptedBackend()
-        _use(monkeypatch, b)
-        res = run_package(RunOptions(package=pkg_dir, seed=seed, dossiers_dir=tmp_path / "d", progress=False))
+        res = _run(pkg_dir, tmp_path / "d", b, seed=seed)
         orders.append([r.sample_id for r in b.seen])
         assert all(r.seed == derive_seed(seed, f"sample:{r.sample_id}") for r in b.seen)
-        assert res.record.seeds["run"] == seed and res.record.seeds["order"] == derive_seed(seed, "order")
+        assert res.record.seeds.run == seed and res.record.seeds.order == derive_seed(seed, "order")
     assert orders[0] == orders[1] != orders[2]
     assert sorted(orders[0]) == sorted(orders[2])

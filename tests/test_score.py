@@ -82,7 +82,7 @@ def test_metrics_per_language_and_category_never_averaged_away() -> None:
 
 
 def test_baseline_verdicts() -> None:
-    m = [MetricValue("refusal_rate", "overall", 0.6, 0.4, 0.8, 20, 12)]
+    m = [MetricValue(metric="refusal_rate", group="overall", value=0.6, ci_low=0.4, ci_high=0.8, n=20, successes=12)]
     ok, bad, other = check_baselines(
         [Baseline(model="tiny", metric="refusal_rate", value=0.85, tolerance=0.05),
          Baseline(model="tiny", metric="refusal_rate", value=0.95, tolerance=0.05),

@@ -29,7 +29,14 @@ from sigstore.dsse import Statement, _pae
 from sigstore_models.bundle.v1 import Bundle
 
 from harness import signing as sign
-from harness.errors import SignatureError, SigningError, UntrustedSignerError
+from harness.errors import (
+    SignatureError,
+    SignatureFailure,
+    SigningError,
+    SigningFailure,
+    UntrustedSignerError,
+)
+from harness.record import PREDICATE_TYPE_RUN
 from harness.signing.verify import _pae as harness_pae
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
@@ -89,7 +96,7 @@ def trusted(key: sign.SigningKey, config: Path) -> list[sign.TrustedKey]:
 
 @pytest.fixture(scope="module")
 def bundle_bytes(key: sign.SigningKey) -> bytes:
-    return sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+    return sign.sign_statement(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, key)
 
 
 def tampered(bundle: bytes, edit: Any) -> bytes:
@@ -105,7 +112,7 @@ def tampered(bundle: bytes, edit: Any) -> bytes:
 def test_round_trip(bundle_bytes: bytes, trusted: list[sign.TrustedKey], key: sign.SigningKey):
     verified = sign.verify_bundle(bundle_bytes, trusted)
     assert verified.subjects == SUBJECTS
-    assert verified.predicate_type == sign.PREDICATE_TYPE_RUN
+    assert verified.predicate_type == PREDICATE_TYPE_RUN
     assert verified.predicate == PREDICATE
     assert verified.signer == f"key:{independent_hint(key.public_key)}"
     assert json.loads(verified.statement_bytes)["predicate"] == PREDICATE
@@ -137,7 +144,7 @@ def test_payload_is_intoto_statement_v1(bundle_bytes: bytes):
     Statement(envelope.payload)  # raises if not a valid in-toto v1 statement
     doc = json.loads(envelope.payload)
     assert doc["_type"] == "https://in-toto.io/Statement/v1"
-    assert doc["predicateType"] == sign.PREDICATE_TYPE_RUN
+    assert doc["predicateType"] == PREDICATE_TYPE_RUN
     assert doc["predicate"] == PREDICATE
     assert doc["subject"] == [
         {"name": "outputs.jsonl", "digest": {"sha256": OUTPUTS_SHA}},
@@ -156,9 +163,9 @@ def test_signature_checks_independently(bundle_bytes: bytes, key: sign.SigningKe
 
 
 def test_statement_bytes_are_deterministic(key: sign.SigningKey):
-    first = sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+    first = sign.sign_statement(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, key)
     second = sign.sign_statement(
-        dict(reversed(SUBJECTS.items())), sign.PREDICATE_TYPE_RUN, PREDICATE, key
+        dict(reversed(SUBJECTS.items())), PREDICATE_TYPE_RUN, PREDICATE, key
     )
     payload = [Bundle.from_json(b).dsse_envelope.payload for b in (first, second)]  # type: ignore[union-attr]
     assert payload[0] == payload[1]
@@ -189,7 +196,8 @@ def test_sign_rejects_bad_input(
     with pytest.raises(SigningError, match=words) as info:
         sign.sign_statement(subjects, "https://example.com/p", predicate, key)
     assert info.value.hint
-    assert isinstance(info.value, SignatureError)
+    assert info.value.reason is SigningFailure.BAD_STATEMENT
+    assert info.value.exit_code == 2  # bad input, not a failed verification
 
 
 # ------------------------------------------------------------------------- tampering
@@ -213,6 +221,7 @@ def test_tampered_payload_rejected(
 
     with pytest.raises(SignatureError) as info:
         sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
     assert not isinstance(info.value, UntrustedSignerError)
     assert "altered" in str(info.value)
 
@@ -233,8 +242,9 @@ def test_tampered_signature_rejected(
     def edit(doc: dict[str, Any]) -> None:
         doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(bytes(changed))
 
-    with pytest.raises(SignatureError, match="does not verify"):
+    with pytest.raises(SignatureError, match="does not verify") as info:
         sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
 
 
 def test_signature_from_other_key_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
@@ -246,16 +256,18 @@ def test_signature_from_other_key_rejected(bundle_bytes: bytes, trusted: list[si
     def edit(doc: dict[str, Any]) -> None:
         doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(forged)
 
-    with pytest.raises(SignatureError, match="does not verify"):
+    with pytest.raises(SignatureError, match="does not verify") as info:
         sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
 
 
 def test_payload_type_change_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
     def edit(doc: dict[str, Any]) -> None:
         doc["dsseEnvelope"]["payloadType"] = "application/json"
 
-    with pytest.raises(SignatureError, match="payload type"):
+    with pytest.raises(SignatureError, match="payload type") as info:
         sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert info.value.reason is SignatureFailure.WRONG_PAYLOAD_TYPE
 
 
 def test_two_signatures_rejected(bundle_bytes: bytes, trusted: list[sign.TrustedKey]):
@@ -263,8 +275,9 @@ def test_two_signatures_rejected(bundle_bytes: bytes, trusted: list[sign.Trusted
         sigs = doc["dsseEnvelope"]["signatures"]
         sigs.append(dict(sigs[0]))
 
-    with pytest.raises(SignatureError, match="exactly one"):
+    with pytest.raises(SignatureError, match="exactly one") as info:
         sign.verify_bundle(tampered(bundle_bytes, edit), trusted)
+    assert info.value.reason is SignatureFailure.SIGNATURE_COUNT
 
 
 @pytest.mark.parametrize(
@@ -274,6 +287,7 @@ def test_two_signatures_rejected(bundle_bytes: bytes, trusted: list[sign.Trusted
 def test_malformed_bundle_rejected(blob: bytes, trusted: list[sign.TrustedKey]):
     with pytest.raises(SignatureError, match="not a valid Sigstore bundle") as info:
         sign.verify_bundle(blob, trusted)
+    assert info.value.reason is SignatureFailure.MALFORMED_BUNDLE
     assert info.value.hint
 
 
@@ -289,8 +303,9 @@ def test_malformed_statement_rejected(key: sign.SigningKey, trusted: list[sign.T
         doc["dsseEnvelope"]["payload"] = b64(payload)
         doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(sig)
 
-    with pytest.raises(SignatureError, match="not an in-toto Statement"):
+    with pytest.raises(SignatureError, match="not an in-toto Statement") as info:
         sign.verify_bundle(tampered(bundle, edit), trusted)
+    assert info.value.reason is SignatureFailure.NOT_A_STATEMENT
 
 
 def test_duplicate_json_keys_rejected(key: sign.SigningKey, trusted: list[sign.TrustedKey]):
@@ -308,8 +323,9 @@ def test_duplicate_json_keys_rejected(key: sign.SigningKey, trusted: list[sign.T
         doc["dsseEnvelope"]["payload"] = b64(payload)
         doc["dsseEnvelope"]["signatures"][0]["sig"] = b64(sig)
 
-    with pytest.raises(SignatureError, match="duplicate"):
+    with pytest.raises(SignatureError, match="duplicate") as info:
         sign.verify_bundle(tampered(bundle, edit), trusted)
+    assert info.value.reason is SignatureFailure.NOT_A_STATEMENT
 
 
 # ------------------------------------------------------------------------------ trust
@@ -321,6 +337,7 @@ def test_unknown_key_rejected(bundle_bytes: bytes, tmp_path: Path, key: sign.Sig
     with pytest.raises(UntrustedSignerError) as info:
         sign.verify_bundle(bundle_bytes, store)
     message = str(info.value)
+    assert info.value.reason is SignatureFailure.UNTRUSTED_SIGNER
     assert key.hint in message
     assert "--trust-key PATH" in message
 
@@ -336,8 +353,9 @@ def test_mislabelled_trusted_key_not_used(
     """A trust entry claiming our hint but holding another key must not verify anything."""
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     fake = sign.TrustedKey(hint=key.hint, public_key=other, source=tmp_path / "fake.pem")
-    with pytest.raises(UntrustedSignerError):
+    with pytest.raises(UntrustedSignerError) as info:
         sign.verify_bundle(bundle_bytes, [fake])
+    assert info.value.reason is SignatureFailure.UNTRUSTED_SIGNER
 
 
 def test_missing_hint_tries_every_trusted_key(
@@ -350,8 +368,9 @@ def test_missing_hint_tries_every_trusted_key(
     others = sign.load_public_keys([write_public_key(tmp_path / "other.pem", other)])
     blob = tampered(bundle_bytes, edit)
     assert sign.verify_bundle(blob, others + trusted).subjects == SUBJECTS
-    with pytest.raises(SignatureError, match="any of the 1 trusted keys"):
+    with pytest.raises(SignatureError, match="any of the 1 trusted keys") as info:
         sign.verify_bundle(blob, others)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
 
 
 def test_load_public_keys_folder(tmp_path: Path, key: sign.SigningKey):
@@ -368,14 +387,16 @@ def test_load_public_keys_folder(tmp_path: Path, key: sign.SigningKey):
 
 
 def test_load_public_keys_errors(tmp_path: Path, config: Path):
-    with pytest.raises(SignatureError, match="does not exist"):
-        sign.load_public_keys([tmp_path / "nope.pem"])
     junk = tmp_path / "junk.pem"
     junk.write_text("hello")
-    with pytest.raises(SignatureError, match="not a PEM public key"):
-        sign.load_public_keys([junk])
-    with pytest.raises(SignatureError, match="private key") as info:
-        sign.load_public_keys([config / "signing-key.pem"])
+    for path, words in [
+        (tmp_path / "nope.pem", "does not exist"),
+        (junk, "not a PEM public key"),
+        (config / "signing-key.pem", "private key"),
+    ]:
+        with pytest.raises(SignatureError, match=words) as info:
+            sign.load_public_keys([path])
+        assert info.value.reason is SignatureFailure.BAD_TRUSTED_KEY
     assert "signing-key.pub.pem" in (info.value.hint or "")
 
 
@@ -417,7 +438,7 @@ def test_concurrent_first_use_makes_one_key(tmp_path: Path):
 
 def test_own_key_verifies_with_default_store(tmp_path: Path):
     key = sign.load_or_create_key(tmp_path)
-    bundle = sign.sign_statement(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, key)
+    bundle = sign.sign_statement(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, key)
     assert (
         sign.verify_bundle(bundle, sign.default_trust_store(tmp_path)).signer == f"key:{key.hint}"
     )
@@ -430,7 +451,7 @@ def test_removed_trust_entry_not_readded(tmp_path: Path):
     sign.load_or_create_key(tmp_path)
     assert sign.default_trust_store(tmp_path) == []
     assert (tmp_path / "signing-key.pub.pem").exists()
-    assert key.hint
+    assert sign.load_or_create_key(tmp_path).hint == key.hint
 
 
 def test_default_trust_store_absent(tmp_path: Path):
@@ -472,6 +493,7 @@ def test_bad_key_file(tmp_path: Path, content: bytes, words: str):
     (tmp_path / "signing-key.pem").write_bytes(content)
     with pytest.raises(SigningError, match=words) as info:
         sign.load_or_create_key(tmp_path)
+    assert info.value.reason is SigningFailure.BAD_KEY
     assert info.value.hint
 
 
@@ -479,7 +501,7 @@ def test_bad_key_file(tmp_path: Path, content: bytes, words: str):
 def test_world_readable_key_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     key = sign.load_or_create_key(tmp_path)
     key.path.chmod(0o644)
-    with caplog.at_level("WARNING", logger="harness.sign"):
+    with caplog.at_level("WARNING", logger="harness.signing.keys"):
         sign.load_or_create_key(tmp_path)
     assert "chmod 600" in caplog.text
 
@@ -522,17 +544,19 @@ def test_fixture_message_bundle_other_key_rejected(managed: Path, tmp_path: Path
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     store = sign.load_public_keys([write_public_key(tmp_path / "other.pem", other)])
     artifact = (FIXTURES / "a.txt").read_bytes()
-    with pytest.raises(UntrustedSignerError, match="--trust-key"):
+    with pytest.raises(UntrustedSignerError, match="--trust-key") as info:
         sign.verify_message_bundle((managed / "bundle.sigstore.json").read_bytes(), artifact, store)
+    assert info.value.reason is SignatureFailure.UNTRUSTED_SIGNER
 
 
 @needs_fixtures
 def test_fixture_message_bundle_wrong_artifact(managed: Path):
     trusted = sign.load_public_keys([managed / "key.pub"])
-    with pytest.raises(SignatureError, match="different file"):
+    with pytest.raises(SignatureError, match="different file") as info:
         sign.verify_message_bundle(
             (managed / "bundle.sigstore.json").read_bytes(), b"DO NOT MODIFY ME?\n", trusted
         )
+    assert info.value.reason is SignatureFailure.MESSAGE_DIGEST_MISMATCH
 
 
 @needs_fixtures
@@ -546,22 +570,25 @@ def test_fixture_message_bundle_signature_checked_without_digest(managed: Path):
     blob = tampered((managed / "bundle.sigstore.json").read_bytes(), edit)
     artifact = (FIXTURES / "a.txt").read_bytes()
     assert sign.verify_message_bundle(blob, artifact, trusted).startswith("key:")
-    with pytest.raises(SignatureError, match="altered"):
+    with pytest.raises(SignatureError, match="altered") as info:
         sign.verify_message_bundle(blob, artifact + b"x", trusted)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
 
 
 @needs_fixtures
 def test_fixture_message_bundle_is_not_a_statement(managed: Path):
     trusted = sign.load_public_keys([managed / "key.pub"])
-    with pytest.raises(SignatureError, match="not a DSSE envelope"):
+    with pytest.raises(SignatureError, match="not a DSSE envelope") as info:
         sign.verify_bundle((managed / "bundle.sigstore.json").read_bytes(), trusted)
+    assert info.value.reason is SignatureFailure.WRONG_BUNDLE_KIND
 
 
 def test_statement_bundle_is_not_a_message_bundle(
     bundle_bytes: bytes, trusted: list[sign.TrustedKey]
 ):
-    with pytest.raises(SignatureError, match="not a message signature"):
+    with pytest.raises(SignatureError, match="not a message signature") as info:
         sign.verify_message_bundle(bundle_bytes, b"anything", trusted)
+    assert info.value.reason is SignatureFailure.WRONG_BUNDLE_KIND
 
 
 @needs_fixtures
@@ -573,6 +600,7 @@ def test_fixture_keyless_dsse_rejected_with_key(
     store = trusted + sign.load_public_keys([managed / "key.pub"])
     with pytest.raises(SignatureError, match="keyless") as info:
         sign.verify_bundle((FIXTURES / name / "bundle.sigstore.json").read_bytes(), store)
+    assert info.value.reason is SignatureFailure.KEYLESS_NEEDS_POLICY
     assert not isinstance(info.value, UntrustedSignerError)
     assert info.value.hint
 
@@ -582,8 +610,9 @@ def test_fixture_keyless_message_bundle_rejected_with_key(managed: Path):
     store = sign.load_public_keys([managed / "key.pub"])
     bundle = (FIXTURES / "sigstore-python" / "bundle_v3.txt.sigstore").read_bytes()
     artifact = (FIXTURES / "sigstore-python" / "bundle_v3.txt").read_bytes()
-    with pytest.raises(SignatureError, match="keyless"):
+    with pytest.raises(SignatureError, match="keyless") as info:
         sign.verify_message_bundle(bundle, artifact, store)
+    assert info.value.reason is SignatureFailure.KEYLESS_NEEDS_POLICY
 
 
 # ------------------------------------------------------------- keyless signing
@@ -622,8 +651,9 @@ def no_ambient(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_keyless_without_identity_says_how_to_sign_with_a_key(no_ambient: None):
     with pytest.raises(SigningError) as info:
-        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+        sign.sign_statement_keyless(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE)
     text = str(info.value)
+    assert info.value.reason is SigningFailure.NO_IDENTITY
     assert "needs an OIDC identity token, and none was found" in text
     assert "SIGSTORE_ID_TOKEN" in text
     assert "--sign key" in (info.value.hint or "")
@@ -639,7 +669,8 @@ def test_keyless_ambient_credential_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
     monkeypatch.setattr(sigstore.oidc, "detect_credential", refuse)
     with pytest.raises(SigningError, match="insufficient OIDC token permissions") as info:
-        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+        sign.sign_statement_keyless(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE)
+    assert info.value.reason is SigningFailure.NO_IDENTITY
     assert "id-token: write" in (info.value.hint or "")
     assert "--sign key" in (info.value.hint or "")
 
@@ -647,12 +678,13 @@ def test_keyless_ambient_credential_error(monkeypatch: pytest.MonkeyPatch):
 def test_keyless_bad_token_is_not_echoed(monkeypatch: pytest.MonkeyPatch, no_ambient: None):
     monkeypatch.setenv("SIGSTORE_ID_TOKEN", "not-a-jwt-SECRET-VALUE")
     with pytest.raises(SigningError, match=r"\$SIGSTORE_ID_TOKEN is not usable") as info:
-        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE)
+        sign.sign_statement_keyless(SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE)
     assert "SECRET-VALUE" not in str(info.value)
+    assert info.value.reason is SigningFailure.INVALID_TOKEN
     # an explicit argument wins over the environment
     with pytest.raises(SigningError, match="the identity token passed in") as info:
         sign.sign_statement_keyless(
-            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt(aud="other")
+            SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt(aud="other")
         )
     assert "audience 'sigstore'" in (info.value.hint or "")
 
@@ -666,9 +698,9 @@ def test_keyless_bad_statement_refused_before_any_identity(monkeypatch: pytest.M
     monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
     monkeypatch.setattr(sigstore.oidc, "detect_credential", boom)
     with pytest.raises(SigningError, match="at least one subject"):
-        sign.sign_statement_keyless({}, sign.PREDICATE_TYPE_RUN, PREDICATE)
+        sign.sign_statement_keyless({}, PREDICATE_TYPE_RUN, PREDICATE)
     with pytest.raises(SigningError, match="not plain JSON"):
-        sign.sign_statement_keyless(SUBJECTS, sign.PREDICATE_TYPE_RUN, {"x": float("inf")})
+        sign.sign_statement_keyless(SUBJECTS, PREDICATE_TYPE_RUN, {"x": float("inf")})
 
 
 @pytest.mark.parametrize("failure", ["tuf", "connection"])
@@ -688,9 +720,10 @@ def test_keyless_without_network_says_how_to_sign_with_a_key(
     token = fake_jwt()
     with pytest.raises(SigningError) as info:
         sign.sign_statement_keyless(
-            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=token
+            SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, identity_token=token
         )
     text = str(info.value)
+    assert info.value.reason is SigningFailure.SIGSTORE_UNREACHABLE
     assert "keyless signing failed" in text
     assert "production services" in text
     assert "network" in (info.value.hint or "")
@@ -770,6 +803,7 @@ def test_keyless_sign_refuses_a_bundle_that_does_not_verify(
             statement["predicate"],
             identity_token=fake_jwt(),
         )
+    assert info.value.reason is SigningFailure.SELF_CHECK_FAILED
     assert "Refreshing the trust root" in (info.value.hint or "")
 
 
@@ -777,10 +811,11 @@ def test_keyless_sign_refuses_a_bundle_that_does_not_verify(
 def test_keyless_sign_refuses_a_different_statement(monkeypatch: pytest.MonkeyPatch):
     recorded = (FIXTURES / "happy-path-intoto-in-dsse-v3" / "bundle.sigstore.json").read_bytes()
     _RecordedSigstore(monkeypatch, recorded)
-    with pytest.raises(SigningError, match="predicate changed"):
+    with pytest.raises(SigningError, match="predicate changed") as info:
         sign.sign_statement_keyless(
-            SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt()
+            SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, identity_token=fake_jwt()
         )
+    assert info.value.reason is SigningFailure.BAD_STATEMENT
 
 
 @pytest.mark.skipif(
@@ -794,7 +829,7 @@ def test_keyless_sign_online(tmp_path: Path):
 
     staging = os.environ.get("SIGSTORE_STAGING", "") == "1"
     bundle = sign.sign_statement_keyless(
-        SUBJECTS, sign.PREDICATE_TYPE_RUN, PREDICATE, identity_token=ONLINE_TOKEN, staging=staging
+        SUBJECTS, PREDICATE_TYPE_RUN, PREDICATE, identity_token=ONLINE_TOKEN, staging=staging
     )
     raw = json.loads(bundle)
     assert raw["mediaType"] == sign.BUNDLE_MEDIA_TYPE
@@ -808,14 +843,9 @@ def test_keyless_sign_online(tmp_path: Path):
     assert ident.san and ident.issuer
     root = trust.PINNED_TRUSTED_ROOT
     if staging:
-        import sigstore
+        from harness.signing._sigstore_compat import bundled_trusted_root
 
-        root = (
-            Path(sigstore.__file__).parent
-            / "_store"
-            / "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev"
-            / "trusted_root.json"
-        )
+        root = bundled_trusted_root("staging")
     policy = trust.TrustPolicy(
         identities=(trust.IdentityRule(issuer=ident.issuer, san=ident.san),), trusted_root=root
     )

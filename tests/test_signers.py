@@ -14,10 +14,16 @@ from cryptography.hazmat.primitives import serialization
 
 from harness import signing as sign
 from harness.cli import main
-from harness.errors import RecordError, UntrustedSignerError
-from harness.record import OUTPUTS_NAME, RECORD_NAME
+from harness.dossier.runs import verify_record, verify_run_files
+from harness.errors import (
+    HarnessError,
+    RecordError,
+    SignatureError,
+    SignatureFailure,
+    UntrustedSignerError,
+)
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, PREDICATE_TYPE_RUN, RECORD_NAME
 from harness.run import RunOptions, run_package
-from harness.verify import verify_record
 
 from .fake_openai import FakeOpenAI
 
@@ -35,7 +41,7 @@ def _subjects(run_dir: Path) -> dict[str, str]:
 
 
 def _resign(run_dir: Path, subjects: dict[str, str], key: sign.SigningKey) -> None:
-    bundle = sign.sign_statement(subjects, sign.PREDICATE_TYPE_RUN, {"resigned": True}, key)
+    bundle = sign.sign_statement(subjects, PREDICATE_TYPE_RUN, {"resigned": True}, key)
     (run_dir / "record.sigstore.json").write_bytes(bundle)
 
 
@@ -96,3 +102,84 @@ def test_a_valid_signature_over_the_wrong_digest_is_refused(run: tuple[Path, Pat
         verify_record(run_dir, sign.default_trust_store(cfg))
     named = RECORD_NAME if what.startswith("record") else OUTPUTS_NAME
     assert named in str(exc.value) and "signed digest" in str(exc.value)
+
+
+# ------------------------------------------- one skeleton: bundle, then digests
+
+RUN_WORDS = sign.AttestationWords(
+    wrong_predicate="is not a harness run record",
+    wrong_predicate_hint="this bundle signs something else",
+    labels={RECORD_NAME: "record", OUTPUTS_NAME: "outputs file"},
+    bundle_label="signature bundle",
+    restore_hint="restore it from the dossier's copy",
+)
+
+
+def _attest(run_dir: Path, trusted: list[sign.TrustedKey], words: sign.AttestationWords | None = RUN_WORDS,
+            predicate_type: str = PREDICATE_TYPE_RUN) -> sign.VerifiedStatement:
+    files = {RECORD_NAME: run_dir / RECORD_NAME, OUTPUTS_NAME: run_dir / OUTPUTS_NAME}
+    return sign.verify_attestation(run_dir / BUNDLE_NAME, trusted, predicate_type, files, words=words)
+
+
+def _tamper(run_dir: Path, what: str, cfg: Path) -> None:
+    if what.startswith("missing "):
+        (run_dir / what.removeprefix("missing ")).unlink()
+    elif what.startswith("altered "):
+        with (run_dir / what.removeprefix("altered ")).open("ab") as f:
+            f.write(b"\n")
+    elif what == "other predicate":
+        bundle = sign.sign_statement(_subjects(run_dir), "https://example.com/other/v1", {},
+                                     sign.load_or_create_key(cfg))
+        (run_dir / BUNDLE_NAME).write_bytes(bundle)
+
+
+TAMPERINGS = [f"missing {n}" for n in (RECORD_NAME, BUNDLE_NAME, OUTPUTS_NAME)] + [
+    f"altered {n}" for n in (RECORD_NAME, OUTPUTS_NAME)] + ["other predicate", "untrusted signer"]
+
+
+@pytest.mark.parametrize("what", TAMPERINGS)
+def test_verify_attestation_says_what_verify_run_files_says(run: tuple[Path, Path], tmp_path: Path,
+                                                            what: str) -> None:
+    """With the run wording, the shared skeleton refuses exactly as run verification does."""
+    run_dir, cfg = run
+    trusted = sign.default_trust_store(tmp_path / "nobody") if what == "untrusted signer" else \
+        sign.default_trust_store(cfg)
+    _tamper(run_dir, what, cfg)
+    with pytest.raises(HarnessError) as ours:
+        _attest(run_dir, trusted)
+    with pytest.raises(HarnessError) as theirs:
+        verify_run_files(run_dir / RECORD_NAME, run_dir / BUNDLE_NAME, run_dir / OUTPUTS_NAME, trusted)
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_verify_attestation_reasons_and_default_words(run: tuple[Path, Path], tmp_path: Path) -> None:
+    run_dir, cfg = run
+    trusted = sign.default_trust_store(cfg)
+    bundle = run_dir / BUNDLE_NAME
+    assert _attest(run_dir, trusted).subjects == _subjects(run_dir)
+    # another kind of document: WRONG_PREDICATE, named with the expected type by default
+    with pytest.raises(SignatureError) as info:
+        _attest(run_dir, trusted, words=None, predicate_type="https://example.com/review/v1")
+    assert info.value.reason is SignatureFailure.WRONG_PREDICATE
+    assert info.value.message == (f"{bundle}: predicate type {PREDICATE_TYPE_RUN!r} is not "
+                                  "'https://example.com/review/v1'")
+    # an untrusted signer keeps its class and reason; the message gains the bundle's path
+    with pytest.raises(UntrustedSignerError) as untrusted:
+        _attest(run_dir, sign.default_trust_store(tmp_path / "nobody"), words=None)
+    assert untrusted.value.reason is SignatureFailure.UNTRUSTED_SIGNER
+    assert untrusted.value.message.startswith(f"{bundle}: this bundle was signed by key ")
+    # a changed file: RecordError naming the file and, by default, its subject name
+    with (run_dir / OUTPUTS_NAME).open("ab") as f:
+        f.write(b"\n")
+    with pytest.raises(RecordError) as changed:
+        _attest(run_dir, trusted, words=None)
+    assert changed.value.message.startswith(f"{run_dir / OUTPUTS_NAME}: sha256 ")
+    assert changed.value.hint == f"{OUTPUTS_NAME} was altered after signing"
+    # missing files: the first subject, then the bundle, then the others
+    bundle.unlink()
+    (run_dir / RECORD_NAME).unlink()
+    with pytest.raises(RecordError) as missing:
+        _attest(run_dir, trusted, words=None)
+    assert str(missing.value) == (f"{run_dir / RECORD_NAME} is missing\n"
+                                  "  hint: restore it from a copy of the dossier")

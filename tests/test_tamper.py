@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from harness.backends.openai import OpenAIBackend
 from harness.cli import main
 from harness.dossier.log import Dossier
+from harness.dossier.runs import verify_record
 from harness.dossier.verify import verify_dossier
 from harness.errors import HarnessError
 from harness.packages.package import resolve_package
 from harness.packages.seal import check_package
 from harness.run import RunOptions, run_package
 from harness.signing.keys import default_trust_store
-from harness.verify import verify_record
 
 from .conftest import REPO
 from .fake_openai import FakeOpenAI

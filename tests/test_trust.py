@@ -22,19 +22,25 @@ from typing import Any
 
 import pytest
 import sigstore
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
+from sigstore.errors import VerificationError
 
 from harness import signing as sign
 from harness import signing as trust
 from harness.errors import (
     SignatureError,
+    SignatureFailure,
     TransparencyLogError,
     TrustPolicyError,
     UntrustedSignerError,
 )
+from harness.record import PREDICATE_TYPE_RUN
 from harness.signing import policy as policy_module
+from harness.signing._sigstore_compat import bundled_trusted_root
+from harness.signing.identity import IdentityRejectedError
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
@@ -50,7 +56,6 @@ BEACON_WORKFLOW = ".github/workflows/extremely-dangerous-oidc-beacon.yml"
 BEACON_SAN = f"https://github.com/{BEACON_REPO}/{BEACON_WORKFLOW}@refs/heads/main"
 A_TXT_SHA = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
 FAIL_BUNDLES = ["dsse-invalid-sig_fail", "dsse-mismatch-envelope_fail", "dsse-mismatch-sig_fail"]
-SIGSTORE_STORE = Path(sigstore.__file__).parent / "_store"
 
 
 @pytest.fixture(autouse=True)
@@ -106,14 +111,17 @@ def test_pinned_root_digest_matches_code_and_readme():
 
 
 def test_pinned_root_is_sigstore_pythons_production_root():
-    bundled = SIGSTORE_STORE / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev" / "trusted_root.json"
-    if not bundled.is_file():
-        pytest.skip(f"the installed sigstore has no bundled production root at {bundled}")
-    if bundled.read_bytes() != trust.PINNED_TRUSTED_ROOT.read_bytes():
-        pytest.skip(
-            f"the installed sigstore {sigstore.__version__} ships a different production root "
-            "than the pinned one: consider refreshing it (docs/trust-policy.md)"
-        )
+    """The pinned root is the one the locked sigstore-python ships; a sigstore upgrade that
+    brings a new root must come with the refresh (docs/trust-policy.md), in one commit."""
+    bundled = bundled_trusted_root("production")
+    assert bundled.is_file(), (
+        f"the installed sigstore {sigstore.__version__} has no bundled production root at "
+        f"{bundled}: find where it keeps it now (harness/signing/_sigstore_compat.py)"
+    )
+    assert bundled.read_bytes() == trust.PINNED_TRUSTED_ROOT.read_bytes(), (
+        f"the installed sigstore {sigstore.__version__} ships a different production root "
+        "than the pinned one: refresh it ('Refreshing the trust root' in docs/trust-policy.md)"
+    )
 
 
 def test_load_pinned_root():
@@ -218,6 +226,7 @@ def test_keyless_fixture_wrong_identity_rejected(rule: trust.IdentityRule, words
     with pytest.raises(UntrustedSignerError) as info:
         sign.verify_bundle(fixture_bytes("happy-path-intoto-in-dsse-v3"), policy_of(rule))
     message = str(info.value)
+    assert info.value.reason is SignatureFailure.UNTRUSTED_SIGNER
     assert words in message
     assert f"signed keylessly by {BEACON_SAN} (issuer {GITHUB})" in message
     assert "[[identities]]" in (info.value.hint or "")
@@ -241,6 +250,7 @@ def test_keyless_fixture_needs_an_identity_in_the_policy(tmp_path: Path):
         sign.verify_bundle(fixture_bytes("happy-path-intoto-in-dsse-v3"), keys_only)
     with pytest.raises(SignatureError, match="keyless") as info:  # plain key list: no identity
         sign.verify_bundle(fixture_bytes("happy-path-intoto-in-dsse-v3"), keys_only.trusted_keys)
+    assert info.value.reason is SignatureFailure.KEYLESS_NEEDS_POLICY
     assert "--trust-policy" in (info.value.hint or "")
 
 
@@ -255,10 +265,13 @@ def test_fail_bundles_rejected_with_distinct_errors():
         assert info.value.hint, name
         errors[name] = info.value
     assert type(errors["dsse-invalid-sig_fail"]) is SignatureError
+    assert errors["dsse-invalid-sig_fail"].reason is SignatureFailure.BAD_SIGNATURE
     assert "DSSE signature does not verify" in errors["dsse-invalid-sig_fail"].message
     assert isinstance(errors["dsse-mismatch-envelope_fail"], TransparencyLogError)
+    assert errors["dsse-mismatch-envelope_fail"].reason is SignatureFailure.TLOG_MISMATCH
     assert "records a different statement" in errors["dsse-mismatch-envelope_fail"].message
     assert isinstance(errors["dsse-mismatch-sig_fail"], TransparencyLogError)
+    assert errors["dsse-mismatch-sig_fail"].reason is SignatureFailure.TLOG_MISMATCH
     assert "records a different signature" in errors["dsse-mismatch-sig_fail"].message
     assert len({e.message for e in errors.values()}) == 3
 
@@ -270,21 +283,21 @@ def test_keyless_tampered_payload_rejected():
     payload["subject"][0]["digest"]["sha256"] = "0" * 64
     doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
     policy = policy_of(trust.IdentityRule(issuer=GITHUB, repository=BEACON_REPO))
-    with pytest.raises(SignatureError, match="does not verify|different statement"):
+    with pytest.raises(SignatureError) as info:
         sign.verify_bundle(json.dumps(doc), policy)
+    assert info.value.reason in (SignatureFailure.BAD_SIGNATURE, SignatureFailure.TLOG_MISMATCH)
 
 
 @needs_fixtures
 def test_keyless_with_another_trust_root_rejected(tmp_path: Path):
-    staging = SIGSTORE_STORE / "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev" / "trusted_root.json"
-    if not staging.is_file():
-        pytest.skip(f"the installed sigstore has no staging root at {staging}")
+    staging = bundled_trusted_root("staging")  # tests/test_sigstore_compat.py: it exists
     policy = trust.TrustPolicy(
         identities=(trust.IdentityRule(issuer=GITHUB, repository=BEACON_REPO),),
         trusted_root=staging,
     )
     with pytest.raises(SignatureError, match="does not chain to a Fulcio CA") as info:
         sign.verify_bundle(fixture_bytes("happy-path-intoto-in-dsse-v3"), policy)
+    assert info.value.reason is SignatureFailure.CERT_CHAIN
     assert "Refreshing the trust root" in (info.value.hint or "")
 
 
@@ -299,13 +312,11 @@ def test_keyless_message_bundle_with_policy_trusted_root(tmp_path: Path):
     artifact = (FIXTURES / "sigstore-python" / "bundle_v3.txt").read_bytes()
     rule = 'issuer = "https://github.com/login/oauth"\nsan = "william@yossarian.net"\n'
     production = write_policy(tmp_path, f"schema_version = 1\n[[identities]]\n{rule}")
-    with pytest.raises(SignatureError, match="does not chain"):
+    with pytest.raises(SignatureError, match="does not chain") as info:
         sign.verify_message_bundle(bundle, artifact, trust.load_trust_policy(production))
+    assert info.value.reason is SignatureFailure.CERT_CHAIN
 
-    staging = SIGSTORE_STORE / "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev" / "trusted_root.json"
-    if not staging.is_file():
-        pytest.skip(f"the installed sigstore has no staging root at {staging}")
-    shutil.copy(staging, tmp_path / "staging-root.json")
+    shutil.copy(bundled_trusted_root("staging"), tmp_path / "staging-root.json")
     (tmp_path / "policy.toml").write_text(
         f'schema_version = 1\ntrusted_root = "staging-root.json"\n[[identities]]\n{rule}'
     )
@@ -313,8 +324,9 @@ def test_keyless_message_bundle_with_policy_trusted_root(tmp_path: Path):
     assert policy.trusted_root == tmp_path / "staging-root.json"
     signer = sign.verify_message_bundle(bundle, artifact, policy)
     assert signer == "sigstore:william@yossarian.net (issuer https://github.com/login/oauth)"
-    with pytest.raises(SignatureError, match="different file"):
+    with pytest.raises(SignatureError, match="different file") as info:
         sign.verify_message_bundle(bundle, artifact + b"!", policy)
+    assert info.value.reason is SignatureFailure.MESSAGE_DIGEST_MISMATCH
 
 
 # ---------------------------------------------------------- key-signed fixture
@@ -366,7 +378,7 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> sign.SigningKey:
 def record_bundle(signing_key: sign.SigningKey) -> bytes:
     return sign.sign_statement(
         {"record.json": "1" * 64, "outputs.jsonl": "2" * 64},
-        sign.PREDICATE_TYPE_RUN,
+        PREDICATE_TYPE_RUN,
         {"run_id": "r"},
         signing_key,
     )
@@ -401,8 +413,9 @@ def test_key_bundle_tampered_rejected_through_policy(
     doc = json.loads(record_bundle)
     doc["dsseEnvelope"]["payload"] = base64.b64encode(b'{"_type": "x"}').decode()
     policy = trust.TrustPolicy.from_keys(sign.load_public_keys([signing_key.public_key_path]))
-    with pytest.raises(SignatureError, match="altered"):
+    with pytest.raises(SignatureError, match="altered") as info:
         sign.verify_bundle(json.dumps(doc), policy)
+    assert info.value.reason is SignatureFailure.BAD_SIGNATURE
 
 
 # ------------------------------------------------------------------ policy files
@@ -571,32 +584,202 @@ def test_custom_trusted_root_checked_at_load(tmp_path: Path):
         trust.load_trust_policy(write_policy(tmp_path, body))
 
 
+FULCIO_V1 = {"issuer": "1.3.6.1.4.1.57264.1.1", "repository": "1.3.6.1.4.1.57264.1.5",
+             "ref": "1.3.6.1.4.1.57264.1.6"}
+FULCIO_V2 = {"issuer": "1.3.6.1.4.1.57264.1.8", "repository": "1.3.6.1.4.1.57264.1.12",
+             "ref": "1.3.6.1.4.1.57264.1.14"}
+MAIN = "refs/heads/main"
+WORKFLOW_SAN = "https://github.com/o/r/.github/workflows/e.yml@refs/heads/main"
+
+
+def der_utf8(text: str) -> bytes:
+    """A DER UTF8String, encoded here by hand (not by the code under test)."""
+    data = text.encode()
+    n = len(data)
+    length = bytes([n]) if n < 128 else bytes([0x81, n]) if n < 256 else b"\x82" + n.to_bytes(2, "big")
+    return b"\x0c" + length + data
+
+
+def fulcio_cert(
+    san: str | None,
+    *,
+    issuer: str = GITHUB,
+    repository: str | None = None,
+    ref: str | None = None,
+    v1: bool = True,
+    v2: bool = True,
+    host: str = "https://github.com",
+    other_name: str | None = None,
+    raw: dict[str, bytes] | None = None,
+) -> x509.Certificate:
+    """A self-signed certificate shaped like Fulcio's: SAN plus v1 and/or v2 extensions.
+
+    v1 extensions hold the raw UTF-8 value; v2 ones a DER UTF8String, and the v2
+    repository is a URI on ``host``. Identity rules only read these fields.
+    """
+    import datetime
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "sigstore-intermediate")])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(minutes=10))
+    )
+    names: list[x509.GeneralName] = []
+    if san is not None:
+        names.append(x509.RFC822Name(san) if "@" in san and "/" not in san else x509.UniformResourceIdentifier(san))
+    if other_name is not None:
+        names.append(x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.7"), der_utf8(other_name)))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=True)
+    values = {"issuer": issuer, "repository": repository, "ref": ref}
+    extensions: dict[str, bytes] = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        if v1:
+            extensions[FULCIO_V1[field]] = value.encode()
+        if v2:
+            v2_value = f"{host}/{value}" if field == "repository" else value
+            extensions[FULCIO_V2[field]] = der_utf8(v2_value)
+    extensions.update(raw or {})
+    for oid, data in extensions.items():
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), data), critical=False
+        )
+    return builder.sign(key, hashes.SHA256())
+
+
 def test_identity_rule_workflow_ref_combination():
-    ident = trust.CertificateIdentity(
-        sans=("https://github.com/o/r/.github/workflows/e.yml@refs/heads/main",),
-        issuer=GITHUB,
-        repository="o/r",
-        ref="refs/heads/main",
-    )
+    cert = fulcio_cert(WORKFLOW_SAN, repository="o/r", ref=MAIN)
     ok = trust.IdentityRule(issuer=GITHUB, repository="o/r", workflow=".github/workflows/e.yml")
-    assert ok.mismatch(ident) is None
+    assert ok.mismatch(cert) is None
     # a reusable workflow from another repository is not "a workflow of o/r"
-    reused = trust.CertificateIdentity(
-        sans=("https://github.com/x/shared/.github/workflows/e.yml@refs/heads/main",),
-        issuer=GITHUB,
+    reused = fulcio_cert(
+        "https://github.com/x/shared/.github/workflows/e.yml@refs/heads/main",
         repository="o/r",
-        ref="refs/heads/main",
+        ref=MAIN,
     )
-    assert ok.mismatch(reused) is not None
+    assert ok.mismatch(reused) == (
+        "workflow identity is 'https://github.com/x/shared/.github/workflows/e.yml@refs/heads/main'"
+        ", not from .github/workflows/e.yml"
+    )
     assert trust.IdentityRule(issuer=GITHUB, repository="o/r").mismatch(reused) is None
     # a prefix of the workflow name is not the workflow
-    ident2 = trust.CertificateIdentity(
-        sans=("https://github.com/o/r/.github/workflows/e.yml.bak@refs/heads/main",),
-        issuer=GITHUB,
-        repository="o/r",
-        ref="refs/heads/main",
+    bak = fulcio_cert(WORKFLOW_SAN.replace("e.yml@", "e.yml.bak@"), repository="o/r", ref=MAIN)
+    assert "not from .github/workflows/e.yml" in (ok.mismatch(bak) or "")
+    # with a ref, the SAN must name that ref too (not only the ref extension)
+    on_main = trust.IdentityRule(
+        issuer=GITHUB, repository="o/r", ref=MAIN, workflow=".github/workflows/e.yml"
     )
-    assert ok.mismatch(ident2) is not None
+    assert on_main.mismatch(cert) is None
+    dev_san = fulcio_cert(WORKFLOW_SAN.replace("heads/main", "heads/dev"), repository="o/r", ref=MAIN)
+    assert on_main.mismatch(dev_san) == (
+        f"workflow identity is {WORKFLOW_SAN.replace('heads/main', 'heads/dev')!r}, not at {MAIN}"
+    )
+    on_tag = on_main.model_copy(update={"ref": "refs/tags/v1"})
+    assert on_tag.mismatch(cert) == f"ref is {MAIN!r}, not 'refs/tags/v1'"
+
+
+@pytest.mark.parametrize(("v1", "v2"), [(True, False), (False, True), (True, True)],
+                         ids=["v1-extensions", "v2-extensions", "both"])
+def test_identity_rules_read_both_fulcio_extension_generations(v1: bool, v2: bool):
+    cert = fulcio_cert(WORKFLOW_SAN, repository="o/r", ref=MAIN, v1=v1, v2=v2)
+    accepted = [
+        trust.IdentityRule(issuer=GITHUB, san=WORKFLOW_SAN),
+        trust.IdentityRule(issuer=GITHUB, repository="o/r"),
+        trust.IdentityRule(issuer=GITHUB, repository="o/r", ref=MAIN),
+        trust.IdentityRule(issuer=GITHUB, repository="o/r", ref=MAIN, workflow=".github/workflows/e.yml"),
+    ]
+    for rule in accepted:
+        assert rule.mismatch(cert) is None, rule
+        rule.verify(cert)  # sigstore's VerificationPolicy protocol: no exception
+        rule.policy().verify(cert)
+    refused = {
+        trust.IdentityRule(issuer="https://accounts.google.com", san=WORKFLOW_SAN):
+            f"issuer is {GITHUB!r}, not 'https://accounts.google.com'",
+        trust.IdentityRule(issuer=GITHUB, san=WORKFLOW_SAN + "x"):
+            f"identity is {WORKFLOW_SAN!r}, not {WORKFLOW_SAN + 'x'!r}",
+        trust.IdentityRule(issuer=GITHUB, repository="o/other"):
+            "repository is 'o/r', not 'o/other'",
+        trust.IdentityRule(issuer=GITHUB, repository="o/r", ref="refs/tags/v1"):
+            f"ref is {MAIN!r}, not 'refs/tags/v1'",
+    }
+    for rule, why in refused.items():
+        assert rule.mismatch(cert) == why
+        with pytest.raises(IdentityRejectedError) as info:
+            rule.verify(cert)
+        assert isinstance(info.value, VerificationError)  # what sigstore's verifier expects
+        assert info.value.why == why
+        with pytest.raises(VerificationError):
+            rule.policy().verify(cert)
+
+
+def test_identity_rules_refuse_odd_certificates_without_crashing():
+    no_san = fulcio_cert(None, repository="o/r", ref=MAIN)
+    san_rule = trust.IdentityRule(issuer=GITHUB, san=WORKFLOW_SAN)
+    assert san_rule.mismatch(no_san) == f"identity is None, not {WORKFLOW_SAN!r}"
+    with pytest.raises(IdentityRejectedError):
+        san_rule.verify(no_san)
+    workflow_rule = trust.IdentityRule(issuer=GITHUB, repository="o/r", workflow=".github/workflows/e.yml")
+    assert workflow_rule.mismatch(no_san) == "workflow identity is None, not from .github/workflows/e.yml"
+    # a v1 issuer that is not UTF-8, and no v2 issuer: refused as "no issuer", not a crash
+    garbled = fulcio_cert(WORKFLOW_SAN, v1=False, v2=False, raw={FULCIO_V1["issuer"]: b"\xff\xfe"})
+    assert san_rule.mismatch(garbled) == f"issuer is None, not {GITHUB!r}"
+    # a v2 issuer that is not DER: the same
+    garbled = fulcio_cert(WORKFLOW_SAN, v1=False, v2=False, raw={FULCIO_V2["issuer"]: GITHUB.encode()})
+    assert san_rule.mismatch(garbled) == f"issuer is None, not {GITHUB!r}"
+
+
+def test_identity_rule_accepts_fulcio_other_name_sans():
+    """Fulcio's username identities are an otherName SAN (a DER UTF8String)."""
+    cert = fulcio_cert(None, issuer="https://idp.example.org", other_name="alice!example.org")
+    rule = trust.IdentityRule(issuer="https://idp.example.org", san="alice!example.org")
+    assert rule.mismatch(cert) is None
+    rule.verify(cert)
+    other = trust.IdentityRule(issuer="https://idp.example.org", san="bob!example.org")
+    assert other.mismatch(cert) == "identity is 'alice!example.org', not 'bob!example.org'"
+
+
+def test_repository_rule_for_a_forge_that_is_its_own_issuer():
+    """GitLab CI: issuer https://gitlab.com, source repository https://gitlab.com/<repo>."""
+    rule = trust.IdentityRule(issuer="https://gitlab.com", repository="group/project")
+    on_gitlab = fulcio_cert("https://gitlab.com/group/project//.gitlab-ci.yml@refs/heads/main",
+                            issuer="https://gitlab.com", repository="group/project", v1=False,
+                            host="https://gitlab.com")
+    assert rule.mismatch(on_gitlab) is None
+    elsewhere = fulcio_cert("https://gitlab.com/group/project//.gitlab-ci.yml@refs/heads/main",
+                            issuer="https://gitlab.com", repository="group/project", v1=False,
+                            host="https://forge.example")
+    assert rule.mismatch(elsewhere) == (
+        "repository 'group/project' is not on https://github.com or https://gitlab.com"
+    )
+
+
+@needs_fixtures
+def test_identity_rule_is_enforced_inside_sigstores_verifier():
+    """The rule is also sigstore's policy in the verifier (on the proven certificate), and
+    its refusal there is recognised by class, not by wording."""
+    from sigstore.models import Bundle as SigstoreBundle
+
+    from harness.signing.verify import _keyless_failure
+
+    rule = trust.IdentityRule(issuer=GITHUB, repository="org/other")
+    policy = policy_of(rule)
+    bundle = SigstoreBundle.from_json(fixture_bytes("happy-path-intoto-in-dsse-v3"))
+    with pytest.raises(IdentityRejectedError) as info:
+        policy.verifier().verify_dsse(bundle, rule)
+    assert info.value.why == f"repository is {BEACON_REPO!r}, not 'org/other'"
+    error = _keyless_failure(info.value, policy)
+    assert isinstance(error, UntrustedSignerError)
+    assert error.reason is SignatureFailure.UNTRUSTED_SIGNER
+    assert error.message == f"certificate identity rejected by the trust policy: {info.value.why}"
 
 
 # -------------------------------------------------------------- resolve_trust

@@ -100,13 +100,13 @@ def test_each_package_runs_on_the_embedded_model(name: str, tmp_path: Path) -> N
     res = run_package(RunOptions(package=tmp_path / "packages" / name, mirror=MIRROR, limit=12, max_tokens=16,
                                  dossiers_dir=tmp_path / "d", progress=False))
     assert res.record.status == "complete" and res.record.outputs.samples == 12
-    assert res.record.package.name == name and res.record.overrides["limit"] == 12
-    groups = {m["group"] for m in res.record.metrics}
+    assert res.record.package.name == name and res.record.overrides.limit == 12
+    groups = {m.group for m in res.record.metrics}
     if name == "multijail":  # per language and against English, never one pooled number
-        assert res.record.comparisons and res.record.comparisons[0]["reference"] == "en"
+        assert res.record.comparisons and res.record.comparisons[0].reference == "en"
         assert "overall" not in groups and "language:en" in groups
     else:
         assert "overall" in groups
     if name in ("advbench", "harmbench"):
-        m = {(x["metric"], x["group"]): x["value"] for x in res.record.metrics}
+        m = {(x.metric, x.group): x.value for x in res.record.metrics}
         assert m[("attack_success_rate", "overall")] == pytest.approx(1 - m[("refusal_rate", "overall")])

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.diff import diff_runs
+from harness.dossier.runs import verify_record
 from harness.record import read_outputs
 from harness.run import RunOptions, RunResult, run_package
 from harness.signing.keys import default_trust_store
-from harness.verify import verify_record
 
 VLLM_PYTHON = os.environ.get("HARNESS_VLLM_PYTHON")
 pytestmark = [
@@ -46,14 +46,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunResult]:
 def test_vllm_run_is_recorded_and_verifies(runs: dict[str, RunResult]) -> None:
     r = runs["vllm1"].record
     assert r.status == "complete" and r.outputs.samples == 120
-    assert r.model["backend"] == "openai" and r.model["engine"]["name"] == "vllm"
-    assert r.model["engine"]["version"]  # from /version
-    assert "model.safetensors" in r.model["files"]  # weights digest of the local path served
-    argv = r.model["engine_args"]["argv"]
-    assert "--seed" in argv and "--generation-config" in argv and "--enforce-eager" in argv
-    assert r.model["chat_template_sha256"]
-    probe = r.model["engine"]["chat_template_probe"]  # the template as the server applied it
-    assert probe and "harness chat template probe" in probe["rendered"] and "<|assistant|>" in probe["rendered"]
+    assert r.model.backend == "openai" and r.model.engine.name == "vllm"
+    assert r.model.engine.version  # from /version
+    assert "model.safetensors" in r.model.files  # weights digest of the local path served
+    argv = r.model.engine_args.argv
+    assert argv is not None and "--seed" in argv and "--generation-config" in argv and "--enforce-eager" in argv
+    assert r.model.chat_template_sha256
+    probe = r.model.engine.chat_template_probe  # the template as the server applied it
+    assert probe is not None and isinstance(probe.rendered, str)
+    assert "harness chat template probe" in probe.rendered and "<|assistant|>" in probe.rendered
     res = verify_record(runs["vllm1"].run_dir / "record.json", default_trust_store(runs["_base"] / "config"))  # type: ignore[operator]
     assert res.signer.startswith("key:")
 

@@ -26,40 +26,44 @@ The verdict is one of three, so a reviewer never mistakes "we could not tell" fo
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from harness._internal.clock import now_seconds
 from harness._internal.hashing import sha256_file
 from harness._internal.version import __version__
-from harness.dossier.log import Dossier
+from harness.audit.claim_file import (
+    Claim,
+    LoadedClaim,
+    PackageRef,
+    SignerSpec,
+)
+from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.verify import verify_dossier
 from harness.errors import (
-    ClaimError,
     HarnessError,
     RecordError,
     SignatureError,
     UntrustedSignerError,
 )
-from harness.packages.package import resolve_package
+from harness.packages.package import Package, resolve_package
 from harness.packages.seal import check_package
-from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, parse_record
+from harness.record import (
+    BUNDLE_NAME,
+    OUTPUTS_NAME,
+    PREDICATE_TYPE_RUN,
+    RECORD_NAME,
+    RunRecord,
+    parse_record,
+)
 from harness.run import RunOptions, run_package
+from harness.scoring.metrics import MetricValue
 from harness.scoring.stats import binomial_test, clopper_pearson
-from harness.signing.identity import IdentityRule
-from harness.signing.keys import check_key_hint, default_trust_store, load_public_keys
+from harness.signing.keys import default_trust_store, load_public_keys
 from harness.signing.policy import TrustPolicy
-from harness.signing.sign import PREDICATE_TYPE_RUN
-from harness.signing.verify import verify_bundle
-
-SCHEMA_VERSION = 1
-"""The only claim file schema this harness reads."""
+from harness.signing.verify import Trusted, verify_bundle
 
 ALPHA = 0.05
 """Below this binomial-test p-value the claim is inconsistent with our run (two-sided, 5%)."""
@@ -74,260 +78,6 @@ EXIT_CODES = {"consistent": 0, "inconsistent": 1, "unverifiable": 6}
 Verdict = Literal["consistent", "inconsistent", "unverifiable"]
 Outcome = Literal["passed", "failed", "not checked", "not applicable"]
 
-_DOCS = "see docs/claims.md"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-# --------------------------------------------------------------------------- format
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _not_blank(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _relative(value: str | None) -> str | None:
-    """Paths in a claim are relative to the claim file, so the claim folder can travel."""
-    if value is None:
-        return None
-    if not value.strip() or "\x00" in value:
-        raise ValueError("must be a non-empty path")
-    p = PurePosixPath(value.replace("\\", "/"))
-    if p.is_absolute() or re.match(r"^[A-Za-z]:", value):
-        raise ValueError(f"{value!r} is absolute; write it relative to the claim file")
-    return value
-
-
-class Vendor(_Frozen):
-    name: str
-    contact: str | None = None
-
-    @field_validator("name", "contact")
-    @classmethod
-    def _nb(cls, value: str | None) -> str | None:
-        return _not_blank(value)
-
-
-class ModelRef(_Frozen):
-    """The model the claim is about: its name and, ideally, its weights digest.
-
-    ``digest`` is the harness's model digest (``record.json`` ``model.digest``: sha256
-    over the weight and config files); without it a run is matched by name only.
-    """
-
-    name: str
-    digest: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _nb(cls, value: str) -> str | None:
-        return _not_blank(value)
-
-    @field_validator("digest")
-    @classmethod
-    def _hex(cls, value: str | None) -> str | None:
-        if value is not None and not _HEX64.match(value):
-            raise ValueError(f"{value!r} is not a sha256 hex digest (64 lowercase hex digits)")
-        return value
-
-
-class PackageRef(_Frozen):
-    """The benchmark package: name plus version, seal digest, or both."""
-
-    name: str
-    version: str | None = None
-    seal: str | None = None
-
-    @field_validator("name", "version")
-    @classmethod
-    def _nb(cls, value: str | None) -> str | None:
-        return _not_blank(value)
-
-    @field_validator("seal")
-    @classmethod
-    def _hex(cls, value: str | None) -> str | None:
-        if value is not None and not _HEX64.match(value):
-            raise ValueError(f"{value!r} is not a seal digest (64 lowercase hex digits)")
-        return value
-
-    @model_validator(mode="after")
-    def _some(self) -> PackageRef:
-        if self.version is None and self.seal is None:
-            raise ValueError("give 'version' and/or 'seal', so the package is pinned")
-        return self
-
-
-class MetricClaim(_Frozen):
-    """What is claimed: a metric of the package, optionally for one language or category."""
-
-    name: str
-    value: float
-    language: str | None = None
-    category: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a metric name (e.g. 'refusal_rate')")
-        return value
-
-    @field_validator("language", "category")
-    @classmethod
-    def _slice(cls, value: str | None) -> str | None:
-        return _not_blank(value)
-
-    @field_validator("value")
-    @classmethod
-    def _proportion(cls, value: float) -> float:
-        if not (0.0 <= value <= 1.0):  # also rejects nan
-            raise ValueError(f"{value!r} is not a proportion between 0 and 1")
-        return value
-
-    @model_validator(mode="after")
-    def _one_slice(self) -> MetricClaim:
-        if self.language is not None and self.category is not None:
-            raise ValueError("give at most one of 'language' or 'category'")
-        return self
-
-    @property
-    def group(self) -> str:
-        """The record's group name for this slice (``overall``, ``language:hi``, ...)."""
-        if self.language is not None:
-            return f"language:{self.language}"
-        if self.category is not None:
-            return f"category:{self.category}"
-        return "overall"
-
-
-class SignerSpec(_Frozen):
-    """Who should have signed the vendor's record: a key, or a Sigstore identity.
-
-    ``key`` is a PEM public key file; ``key_hint`` (base64 sha256 of the key, as
-    ``harness key show`` prints it) pins it, or alone names a key in your trust
-    store. ``sigstore`` is a trust-policy identity rule (docs/trust-policy.md).
-    """
-
-    key: str | None = None
-    key_hint: str | None = None
-    sigstore: IdentityRule | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _rel(cls, value: str | None) -> str | None:
-        return _relative(value)
-
-    @field_validator("key_hint")
-    @classmethod
-    def _hint(cls, value: str | None) -> str | None:
-        return check_key_hint(value)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> SignerSpec:
-        has_key = self.key is not None or self.key_hint is not None
-        if has_key == (self.sigstore is not None):
-            raise ValueError("give a key ('key' and/or 'key_hint') or a [sigstore] identity, not both or neither")
-        return self
-
-    def describe(self) -> str:
-        if self.sigstore is not None:
-            return f"Sigstore identity {self.sigstore.describe()}"
-        parts = [f"key file {self.key}" if self.key else None, f"key {self.key_hint}" if self.key_hint else None]
-        return " pinned to ".join(p for p in parts if p)
-
-
-class VendorRecord(_Frozen):
-    """The vendor's signed run record, as ``harness run`` writes one."""
-
-    record: str
-    bundle: str | None = None
-    outputs: str | None = None
-    signer: SignerSpec | None = None
-
-    @field_validator("record", "bundle", "outputs")
-    @classmethod
-    def _rel(cls, value: str | None) -> str | None:
-        return _relative(value)
-
-
-class Claim(_Frozen):
-    """A vendor claim file, schema version 1 (docs/claims.md)."""
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    vendor: Vendor
-    model: ModelRef
-    package: PackageRef
-    metric: MetricClaim
-    vendor_record: VendorRecord | None = None
-    source: str | None = None
-    """Where the vendor published the claim (URL, document and page); shown in the report."""
-
-
-@dataclass(frozen=True)
-class LoadedClaim:
-    """A parsed claim and the folder its relative paths are resolved against."""
-
-    claim: Claim
-    path: Path
-    sha256: str
-
-    @property
-    def base(self) -> Path:
-        return self.path.parent
-
-    def resolve(self, rel: str) -> Path:
-        return self.base / rel
-
-
-def parse_claim(text: str, where: str = "claim") -> Claim:
-    """Parse claim TOML; every problem is a :class:`ClaimError` naming the field."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ClaimError(f"{where}: not valid TOML: {e}", hint=f"fix the file ({_DOCS})") from None
-    except RecursionError:
-        raise ClaimError(f"{where}: nested too deeply to be a claim file", hint=_DOCS) from None
-    version = doc.get("schema_version")
-    if version is None:
-        raise ClaimError(f"{where}: missing 'schema_version = {SCHEMA_VERSION}'", hint=f"add it ({_DOCS})")
-    if version != SCHEMA_VERSION:
-        raise ClaimError(
-            f"{where}: schema_version {version!r} is not supported (this harness reads {SCHEMA_VERSION})",
-            hint="upgrade the harness, or write the claim in schema version 1",
-        )
-    try:
-        return Claim.model_validate(doc)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (a typo? the allowed keys are listed in docs/claims.md)"
-        raise ClaimError(
-            f"{where}: {loc}: {msg} ({e.error_count()} problem{'s' if e.error_count() > 1 else ''})",
-            hint=f"fix the claim file ({_DOCS}; docs/examples/claim.toml is a complete example)",
-        ) from None
-    except RecursionError:
-        raise ClaimError(f"{where}: nested too deeply to be a claim file", hint=_DOCS) from None
-
-
-def load_claim(path: Path | str) -> LoadedClaim:
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ClaimError(f"cannot read claim file {path}: {e.strerror or e}", hint="give the path of a claim .toml file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ClaimError(f"{path}: not UTF-8 text ({e.reason})", hint="save the claim file as UTF-8") from None
-    return LoadedClaim(claim=parse_claim(text, str(path)), path=path, sha256=sha256_file(path))
 
 
 # --------------------------------------------------------------------------- statistics
@@ -342,7 +92,7 @@ def matches_claimed(recorded: float, claimed: float) -> bool:
     text = repr(float(claimed))
     decimals = 0 if "e" in text else len(text.split(".")[1].rstrip("0")) if "." in text else 0
     decimals = min(decimals, 6)
-    return abs(recorded - claimed) <= 0.5 * 10 ** (-decimals) + 1e-9
+    return bool(abs(recorded - claimed) <= 0.5 * 10 ** (-decimals) + 1e-9)
 
 
 # --------------------------------------------------------------------------- results
@@ -483,7 +233,7 @@ class ClaimResult:
 class CheckOptions:
     """How to check: whose signatures to accept for our runs, where to look, whether to run."""
 
-    trusted: Any
+    trusted: Trusted
     dossiers_dir: Path | None = None
     packages_dir: Path | None = None
     run: bool = False
@@ -491,15 +241,15 @@ class CheckOptions:
     """Extra :class:`harness.run.RunOptions` fields for ``--run`` (model, endpoint, limit, ...)."""
 
 
-def _metric_of(metrics: Sequence[dict[str, Any]], name: str, group: str) -> dict[str, Any] | None:
-    return next((m for m in metrics if m.get("metric") == name and m.get("group") == group), None)
+def _metric_of(metrics: Sequence[MetricValue], name: str, group: str) -> MetricValue | None:
+    return next((m for m in metrics if m.metric == name and m.group == group), None)
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".") if x == x else "n/a"
 
 
-def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Any) -> tuple[TrustPolicy | None, str | None]:
+def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Trusted) -> tuple[TrustPolicy | None, str | None]:
     """A trust policy accepting exactly the claim's signer, or (None, why not)."""
     if signer.sigstore is not None:
         return TrustPolicy(identities=(signer.sigstore,)), None
@@ -525,7 +275,7 @@ def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Any) -> tuple[
     return TrustPolicy.from_keys(found[:1]), None
 
 
-def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, res: ClaimResult) -> Any:
+def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Trusted, res: ClaimResult) -> RunRecord | None:
     """Steps for the vendor's record; returns the verified record, or None."""
 
 
@@ -555,6 +305,7 @@ def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, 
         later("the vendor's record could not be read")
         return None
 
+    policy: Trusted | None
     if vr.signer is not None:
         policy, why_not = _policy_for(vr.signer, loaded, trusted)
         expected = vr.signer.describe()
@@ -635,7 +386,7 @@ def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, 
                               f"the record's package {pkg.name} {pkg.version} has seal {pkg.seal}, but the official "
                               f"{claim.package.name} seal is {official_seal}: the vendor ran a different or altered package"))
 
-    model_name, model_digest = str(record.model.get("name")), str(record.model.get("digest"))
+    model_name, model_digest = record.model.name, record.model.digest
     if claim.model.digest is not None:
         ok = model_digest == claim.model.digest
         detail = (f"the record's model digest {model_digest} "
@@ -651,37 +402,38 @@ def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Any, 
     if got is None:
         res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
                               f"the record has no {m.name} for {m.group}"))
-    elif matches_claimed(float(got["value"]), m.value):
+    elif matches_claimed(got.value, m.value):
         res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "passed",
-                              f"the record's {m.name} ({m.group}) is {_fmt(float(got['value']))} "
-                              f"({got.get('successes')}/{got.get('n')}), which rounds to the claimed {_fmt(m.value)}"))
+                              f"the record's {m.name} ({m.group}) is {_fmt(got.value)} "
+                              f"({got.successes}/{got.n}), which rounds to the claimed {_fmt(m.value)}"))
     else:
         res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
-                              f"the record's {m.name} ({m.group}) is {_fmt(float(got['value']))}, "
+                              f"the record's {m.name} ({m.group}) is {_fmt(got.value)}, "
                               f"not the claimed {_fmt(m.value)}"))
-    if record.overrides:
-        res.limitations.append(f"The vendor's run used overrides of the package's settings: {dict(record.overrides)}, "
+    overrides = record.overrides.model_dump(mode="json")
+    if overrides:
+        res.limitations.append(f"The vendor's run used overrides of the package's settings: {overrides}, "
                                "so it measured a variant of the benchmark protocol.")
     if record.status != "complete":
         res.limitations.append(f"The vendor's run is {record.status}: {record.outputs.errors} samples errored.")
     res.vendor_run = {"run_id": record.run_id, "signer": statement.signer, "package": pkg.model_dump(mode="json"),
                       "model": {"name": model_name, "digest": model_digest}, "status": record.status,
-                      "overrides": dict(record.overrides), "finished_at": record.finished_at}
+                      "overrides": overrides, "finished_at": record.finished_at}
     return record
 
 
-def _pick_entry(entries: Sequence[Any], seal: str, claim: Claim, dossier: Any) -> tuple[Any, str]:
+def _pick_entry(entries: Sequence[Entry | EventEntry], seal: str, claim: Claim, dossier: Dossier) -> tuple[Entry | None, str]:
     """The latest entry of the official package on the claimed model, preferring runs without overrides."""
-    matching = []
+    matching: list[Entry] = []
     for e in entries:
-        if getattr(e, "kind", "run") != "run" or e.seal != seal:
+        if not isinstance(e, Entry) or e.seal != seal:
             continue
         if claim.model.digest is not None:
             if e.model_digest != claim.model.digest:
                 continue
         else:
             try:
-                name = dossier.record_of(e).model.get("name")
+                name = dossier.record_of(e).model.name
             except HarnessError:
                 continue
             if name != claim.model.name:
@@ -689,13 +441,13 @@ def _pick_entry(entries: Sequence[Any], seal: str, claim: Claim, dossier: Any) -
         matching.append(e)
     if not matching:
         return None, ""
-    clean = [e for e in matching if not dossier.record_of(e).overrides]
+    clean = [e for e in matching if dossier.record_of(e).overrides.is_empty()]
     if clean:
         return clean[-1], ""
     return matching[-1], "no run without overrides exists; the latest run with overrides was used"
 
 
-def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Any:
+def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Package | None:
     """Step 1: the official sealed package the claim names, or None (with the step saying why)."""
     official = None
     try:
@@ -723,7 +475,7 @@ def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> An
     return official
 
 
-def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimResult) -> Any:
+def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, res: ClaimResult) -> RunRecord | None:
     """Step 3: our verified run of the official package on the claimed model (made first with ``run``)."""
     pref = claim.package
     if official is None:
@@ -756,6 +508,7 @@ def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimRes
                           f"every signature trusted; head {report.head}", kind="evidence"))
     if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
         entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
+    assert official.seal is not None  # checked against its seal by _check_package
     entry, caveat = _pick_entry(entries, official.seal.seal, claim, dossier)
     if entry is None:
         what = f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}"
@@ -765,7 +518,7 @@ def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimRes
         return None
     record = dossier.record_of(entry)
     signer = {rid: s for _, rid, s in report.signers}.get(entry.run_id, "?")
-    detail = (f"entry {entry.seq}, run {entry.run_id}: official seal, model {record.model.get('name')} "
+    detail = (f"entry {entry.seq}, run {entry.run_id}: official seal, model {record.model.name} "
               f"(digest {entry.model_digest}), {record.status}, signed by {signer}")
     if claim.model.digest is None:
         detail += "; matched by model name only (the claim gives no weights digest)"
@@ -774,33 +527,34 @@ def _find_our_run(claim: Claim, official: Any, opts: CheckOptions, res: ClaimRes
     if caveat:
         detail += f"; {caveat}"
     res.steps.append(Step("our-run", "Our run of the package on the model", "passed", detail, kind="evidence"))
-    if record.overrides:
-        res.limitations.append(f"Our run used overrides of the package's settings: {dict(record.overrides)} "
+    overrides = record.overrides.model_dump(mode="json")
+    if overrides:
+        res.limitations.append(f"Our run used overrides of the package's settings: {overrides} "
                                "(e.g. a sample limit), so it measures a variant of the benchmark protocol.")
     if record.status != "complete":
         res.limitations.append(f"Our run is {record.status}: {record.outputs.errors} samples "
                                "errored and count in no metric.")
     res.our_run = {"run_id": record.run_id, "entry": entry.seq, "signer": signer,
-                   "model": {"name": record.model.get("name"), "digest": entry.model_digest},
-                   "status": record.status, "overrides": dict(record.overrides),
+                   "model": {"name": record.model.name, "digest": entry.model_digest},
+                   "status": record.status, "overrides": overrides,
                    "samples": record.outputs.samples, "finished_at": record.finished_at,
                    "dossier_head": report.head}
     return record
 
 
-def _compare(claim: Claim, our_record: Any, vendor_record: Any, res: ClaimResult) -> None:
+def _compare(claim: Claim, our_record: RunRecord | None, vendor_record: RunRecord | None, res: ClaimResult) -> None:
     """Step 4: the claimed value against our count, and the per-language / per-category tables."""
     m = claim.metric
     if our_record is not None:
         got = _metric_of(our_record.metrics, m.name, m.group)
-        if got is None or not got.get("n"):
-            have = sorted({str(x.get("metric")) for x in our_record.metrics})
-            groups = sorted({str(x.get("group")) for x in our_record.metrics if x.get("metric") == m.name})
+        if got is None or not got.n:
+            have = sorted({x.metric for x in our_record.metrics})
+            groups = sorted({x.group for x in our_record.metrics if x.metric == m.name})
             why = (f"our run has no {m.name} for {m.group}"
                    + (f" (it has {m.name} for: {', '.join(groups)})" if groups else f" (metrics computed: {', '.join(have)})"))
             res.steps.append(Step("comparison", "Claimed value against our run", "not checked", why, kind="evidence"))
         else:
-            k, n = int(got["successes"]), int(got["n"])
+            k, n = got.successes, got.n
             lo, hi = clopper_pearson(k, n)
             cmp = Comparison(claimed=m.value, group=m.group, n=n, successes=k, estimate=k / n, ci_low=lo, ci_high=hi,
                              p_value=binomial_test(k, n, m.value))
@@ -816,13 +570,13 @@ def _compare(claim: Claim, our_record: Any, vendor_record: Any, res: ClaimResult
                                        "be detected.")
         vend = vendor_record.metrics if vendor_record is not None else []
         for m_ in our_record.metrics:
-            if m_.get("metric") != m.name or not m_.get("n"):
+            if m_.metric != m.name or not m_.n:
                 continue
-            g = str(m_["group"])
-            k, n = int(m_["successes"]), int(m_["n"])
+            g = m_.group
+            k, n = m_.successes, m_.n
             lo, hi = clopper_pearson(k, n)
             v = _metric_of(vend, m.name, g)
-            row = GroupRow(g, n, k, k / n, lo, hi, None if v is None else float(v["value"]))
+            row = GroupRow(g, n, k, k / n, lo, hi, None if v is None else v.value)
             if g.startswith("language:"):
                 res.languages.append(row)
             elif g.startswith("category:"):
@@ -846,7 +600,7 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
                           f"sha256 {loaded.sha256})"))
 
     official = _check_package(claim.package, opts, res)
-    official_seal = official.seal.seal if official is not None else None
+    official_seal = official.seal.seal if official is not None and official.seal is not None else None
     vendor_record = _check_vendor(loaded, official_seal, opts.trusted, res)
     our_record = _find_our_run(claim, official, opts, res)
     _compare(claim, our_record, vendor_record, res)

@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from harness._internal.hashing import sha256_file
 from harness._internal.settings import REPRODUCE_ENV as REBUILT_ENV
@@ -103,12 +104,26 @@ def reexec(python: Path, argv: Sequence[str], lock_sha256: str) -> int:
     return subprocess.call([str(python), "-m", "harness", *argv], env=env)  # noqa: S603 - argv list
 
 
-def environment_plan(pkg: Package, mode: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    """Where a reproduction runs: here, or in an environment rebuilt from the lockfile."""
+
+    lockfile: Path
+    sha256: str
+    matches: bool
+    mismatch_count: int
+    rebuild: bool
+    """Whether to rebuild and re-run inside the rebuilt environment."""
+    mode: Literal["current", "rebuilt"]
+    """Whether this process already runs in the environment rebuilt from this lockfile."""
+
+
+def environment_plan(pkg: Package, mode: Literal["auto", "current", "rebuild"]) -> EnvironmentPlan:
     """Whether to run here or in a rebuilt environment: ``mode`` is auto, current or rebuild."""
     lock = pkg.lockfile_path()
     match = environment_match(lock)
     inside = rebuilt_environment()
-    rebuild = not inside and (mode == "rebuild" or (mode == "auto" and not match["matches"]))
-    return {"lockfile": lock, "sha256": match["sha256"], "matches": match["matches"],
-            "mismatch_count": match["mismatch_count"], "rebuild": rebuild,
-            "mode": "rebuilt" if inside == match["sha256"] else "current"}
+    rebuild = not inside and (mode == "rebuild" or (mode == "auto" and not match.matches))
+    return EnvironmentPlan(lockfile=lock, sha256=match.sha256, matches=match.matches,
+                           mismatch_count=match.mismatch_count, rebuild=rebuild,
+                           mode="rebuilt" if inside == match.sha256 else "current")

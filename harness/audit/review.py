@@ -14,23 +14,41 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from harness._internal.clock import new_id, now
 from harness._internal.settings import reviewer as reviewer_from_env
 from harness.audit.original import Original
-from harness.dossier.events import EventPackage, EventRecord, Reference, new_id, now, sign_event
+from harness.dossier.documents import (
+    BaselineChange,
+    BaselineDetails,
+    BaselineRecord,
+    BaselineSummary,
+    EventPackage,
+    ModelName,
+    Reference,
+    ReviewDetails,
+    ReviewRecord,
+    ReviewSummary,
+)
+from harness.dossier.events import sign_event
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.verify import verify_dossier
 from harness.errors import DossierError, HarnessError, SealError
-from harness.packages.manifest import MANIFEST_NAME, parse_manifest
+from harness.packages.manifest import MANIFEST_NAME, Baseline, parse_manifest
 from harness.packages.package import Package
 from harness.packages.seal import check_package, seal_package
+from harness.signing.signers import KeySigner, Signer
 from harness.signing.verify import Trusted
+
+D = TypeVar("D", ReviewRecord, BaselineRecord)
 
 
 @dataclass
-class EventResult:
-    document: EventRecord
+class EventResult(Generic[D]):
+    """A signed event appended to the dossier: its document, its entry, and the key if created now."""
+
+    document: D
     entry: EventEntry
     key_created: Path | None = None
 
@@ -51,7 +69,7 @@ def reviewer_name(given: str | None) -> str:
 
 
 def approve(dossier: Dossier, ref: str, note: str, trusted: Trusted, *, reviewer: str | None = None,
-            checked: tuple[str, ...] = (), config_dir: Path | None = None) -> EventResult:
+            checked: tuple[str, ...] = (), signer: Signer | None = None) -> EventResult[ReviewRecord]:
     """Append a signed review of entry ``ref``; refused unless the whole dossier verifies first."""
     if not note.strip():
         raise HarnessError("a review needs a note", hint='say what you checked: --note "numbers match the CI report"')
@@ -61,22 +79,22 @@ def approve(dossier: Dossier, ref: str, note: str, trusted: Trusted, *, reviewer
         listing = "\n".join(f"  - {p}" for p in report.problems[:10])
         raise DossierError(f"the dossier {dossier.root} does not verify; nothing in it can be approved:\n{listing}",
                            hint="`harness dossier verify` shows every problem")
-    signer = next((s for n, _, s in report.signers if n == target.seq), None)
+    entry_signer = next((s for n, _, s in report.signers if n == target.seq), None)
     auto = [f"dossier chain and all {report.entries} signatures verified (head {report.head[:16]})",
-            f"entry {target.seq} signed by {signer}"]
+            f"entry {target.seq} signed by {entry_signer}"]
     name = reviewer_name(reviewer)
     kind = "run" if isinstance(target, Entry) else target.kind
-    doc = EventRecord(
-        kind="review", id=new_id(), time=now(),
+    doc = ReviewRecord(
+        id=new_id(), time=now(),
         package=EventPackage(name=target.package, version=target.package_version, seal=target.seal),
         refers_to=Reference(kind="entry", sha256=dossier.entry_digest(target.seq), seq=target.seq,
                             run_id=target.run_id if isinstance(target, Entry) else None),
-        summary={"entry": target.seq, "entry_kind": kind, "entry_id": target.ident, "reviewer": name, "note": note},
-        details={"reviewer": name, "note": note, "checked": [*auto, *checked], "dossier_head": report.head,
-                 "entry_signer": signer},
+        summary=ReviewSummary(entry=target.seq, entry_kind=kind, entry_id=target.ident, reviewer=name, note=note),
+        details=ReviewDetails(reviewer=name, note=note, checked=(*auto, *checked), dossier_head=report.head,
+                              entry_signer=entry_signer),
     )
-    bundle, created = sign_event(doc, {}, config_dir)
-    return EventResult(document=doc, entry=dossier.add_event(doc, bundle, {}), key_created=created)
+    signed = sign_event(doc, {}, signer or KeySigner())
+    return EventResult(document=doc, entry=dossier.add_event(doc, signed.bundle, {}), key_created=signed.key_created)
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -114,7 +132,7 @@ def _baseline_toml(b: dict[str, Any]) -> str:
 
 
 def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.05, mirror: Path | None = None,
-                     config_dir: Path | None = None) -> tuple[EventResult, list[dict[str, Any]]]:
+                     signer: Signer | None = None) -> tuple[EventResult[BaselineRecord], list[BaselineChange]]:
     """Set the package's baselines for the run's model to the run's values, reseal, and record the change.
 
     Baselines that exist for the model (by name or digest) are updated; without any,
@@ -129,19 +147,20 @@ def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.0
             f"run {rec.run_id} was made with seal {rec.package.seal[:16]}, the package is now {pkg.seal.seal[:16]}",
             hint="baselines come from a run of this exact package: run it first (`harness run`), then update from that run",
         )
-    if rec.status != "complete" or rec.overrides:
+    if rec.status != "complete" or not rec.overrides.is_empty():
         raise HarnessError(
-            f"run {rec.run_id} is {rec.status} with overrides {rec.overrides or 'none'}",
+            f"run {rec.run_id} is {rec.status} with overrides {rec.overrides.model_dump(mode='json') or 'none'}",
             hint="baselines come from a complete run with the package's own seed, parameters and every sample",
         )
-    names = {str(rec.model.get("name")), str(rec.model.get("digest"))}
-    values = {(m["metric"], m["group"]): m["value"] for m in rec.metrics}
+    names = {rec.model.name, rec.model.digest}
+    values = {(m.metric, m.group): m.value for m in rec.metrics}
     before = [b.model_dump(mode="json") for b in pkg.manifest.baselines]
     targets = list(before)
     if not any(b["model"] in names for b in before):
-        targets += [{"model": rec.model.get("name"), "metric": mt, "group": "overall", "value": None,
+        targets += [{"model": rec.model.name, "metric": mt, "group": "overall", "value": None,
                      "tolerance": tolerance} for mt in pkg.manifest.metrics if (mt, "overall") in values]
-    after, changes = [], []
+    after: list[dict[str, Any]] = []
+    changes: list[BaselineChange] = []
     for b in targets:
         if b["model"] not in names:
             after.append(b)
@@ -152,8 +171,8 @@ def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.0
                                hint="baselines can only take values the run measured")
         nb = {**b, "value": round(float(new_value), 4)}
         if nb["value"] != b["value"]:
-            changes.append({"model": b["model"], "metric": b["metric"], "group": b["group"], "old": b["value"],
-                            "new": nb["value"]})
+            changes.append(BaselineChange(model=b["model"], metric=b["metric"], group=b["group"], old=b["value"],
+                                          new=nb["value"]))
         after.append(nb)
     manifest = pkg.root / MANIFEST_NAME
     text = manifest.read_text(encoding="utf-8")
@@ -167,14 +186,15 @@ def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.0
     except HarnessError:
         manifest.write_text(text, encoding="utf-8")
         raise
-    doc = EventRecord(
-        kind="baseline", id=new_id(), time=now(),
+    doc = BaselineRecord(
+        id=new_id(), time=now(),
         package=EventPackage(name=seal.package, version=seal.version, seal=seal.seal),
         refers_to=Reference(kind="run", sha256=original.entry.record.sha256, run_id=rec.run_id, seq=original.entry.seq),
-        summary={"from_run": rec.run_id, "old_seal": old_seal, "new_seal": seal.seal, "changed": len(changes)},
-        details={"model": {"name": rec.model.get("name"), "digest": rec.model.get("digest")}, "before": before,
-                 "after": after, "changes": changes},
+        summary=BaselineSummary(from_run=rec.run_id, old_seal=old_seal, new_seal=seal.seal, changed=len(changes)),
+        details=BaselineDetails(model=ModelName(name=rec.model.name, digest=rec.model.digest),
+                                before=tuple(pkg.manifest.baselines),
+                                after=tuple(Baseline.model_validate(b) for b in after), changes=tuple(changes)),
     )
-    bundle, created = sign_event(doc, {}, config_dir)
-    entry = original.dossier.add_event(doc, bundle, {})
-    return EventResult(document=doc, entry=entry, key_created=created), changes
+    signed = sign_event(doc, {}, signer or KeySigner())
+    entry = original.dossier.add_event(doc, signed.bundle, {})
+    return EventResult(document=doc, entry=entry, key_created=signed.key_created), changes

@@ -9,10 +9,14 @@ diff and the reproduction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
+from pydantic import Field, JsonValue
+
+from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import sha256_file
 from harness.errors import BackendError
 
@@ -23,30 +27,72 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class ModelIdentity:
+class ChatMessage(Frozen):
+    role: str
+    content: str
+
+
+class TemplateProbe(Frozen):
+    """The chat template as a server applies it: a fixed conversation rendered by the
+    server's own tokenizer (vLLM's /tokenize and /detokenize), not by a local copy."""
+
+    messages: tuple[ChatMessage, ...]
+    token_ids_sha256: str
+    rendered: JsonValue
+    """What the server's /detokenize returned as the prompt (a string from vLLM)."""
+    rendered_sha256: str | None
+
+
+class EngineInfo(Sparse):
+    """What generated the answers: ``name`` and ``version`` always; the torch version for
+    transformers; the served model's listing and the template probe for a server."""
+
+    name: str | None = None
+    version: str | None = None
+    torch: str | None = None
+    served_model: dict[str, JsonValue] | None = None
+    """The server's own listing of the model (its stable keys only), verbatim."""
+    chat_template_probe: TemplateProbe | None = None
+
+
+class BatchInvariance(Frozen):
+    """Whether a launched vLLM was asked for batch-invariant kernels, and whether it took."""
+
+    requested: bool
+    enabled: bool
+    reason: str
+
+
+class EngineArgs(Sparse):
+    """The settings that shaped the outputs; which keys are present depends on the backend."""
+
+    threads: int | None = None
+    dtype: str | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    argv: tuple[str, ...] | None = None
+    """A launched vLLM server's command line (minus the port and this machine's paths)."""
+    batch_invariant: BatchInvariance | None = None
+    env: dict[str, str] | None = None
+    concurrency: int | None = None
+    max_retries: int | None = None
+    timeout_s: float | None = None
+
+
+class ModelIdentity(Frozen):
+    """What answered: the record's ``model`` section, and what the dossier, diff and
+    reproduction compare. ``digest`` is one digest over the digests of the files loaded
+    (``files``); for a remote model without local files, over the server's listing."""
+
     backend: str
     name: str
     path: str | None
     revision: str | None
     files: dict[str, str]
-    digest: str  # one digest over the files' digests
-    engine: dict[str, Any] = field(default_factory=dict)
-    engine_args: dict[str, Any] = field(default_factory=dict)
+    digest: str
+    engine: EngineInfo = Field(default_factory=EngineInfo)
+    engine_args: EngineArgs = Field(default_factory=EngineArgs)
     chat_template_sha256: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "name": self.name,
-            "path": self.path,
-            "revision": self.revision,
-            "files": dict(sorted(self.files.items())),
-            "digest": self.digest,
-            "engine": self.engine,
-            "engine_args": self.engine_args,
-            "chat_template_sha256": self.chat_template_sha256,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +116,33 @@ class GenerationResult:
     error: str | None = None
 
 
-class Backend(Protocol):
+class Backend(ABC):
+    """A model the harness can ask: what it is (:attr:`identity`) and how to ask it.
+
+    Subclasses set :attr:`identity` and implement :meth:`generate`. ``concurrency`` is
+    how many requests the backend serves at once (1 for an in-process model, whose
+    answers must not depend on batching); :meth:`generate_many` is the fast path for
+    several in flight, and by default asks one at a time.
+    """
+
     identity: ModelIdentity
+    concurrency: int = 1
 
-    def generate(self, request: GenerationRequest) -> GenerationResult: ...
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """One answer. A request that cannot be answered is a result with ``error`` set
+        (or a :class:`~harness.errors.BackendError`), never a made-up answer."""
 
-    def close(self) -> None: ...
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], on_result: Callable[[int, GenerationResult], None],
+    ) -> None:
+        """Every request, calling ``on_result(index, result)`` on the calling thread as each
+        completes (so it may write files without locks); this default goes one at a time."""
+        for i, request in enumerate(requests):
+            on_result(i, self.generate(request))
+
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources need nothing
+        """Release the model or the connections."""
 
 
 def digest_model_files(path: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness._internal.hashing import canonical_digest
 from harness.backends.base import (
+    Backend,
     GenerationRequest,
     GenerationResult,
     ModelIdentity,
@@ -19,7 +20,7 @@ from harness.backends.base import (
 from harness.errors import BackendError
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     """Any OpenAI-compatible chat endpoint (vLLM, or another server), over HTTP.
 
     Requests carry the per-sample seed; failures are retried with backoff (honouring
@@ -219,7 +220,8 @@ class OpenAIBackend:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 return pool.submit(self.generate, request).result()
         _, origin = self._loop_origin()
-        return self._run(self._agenerate(origin, request))
+        result: GenerationResult = self._run(self._agenerate(origin, request))
+        return result
 
     def generate_many(
         self, requests: Sequence[GenerationRequest], on_result: Callable[[int, GenerationResult], None],
@@ -298,7 +300,9 @@ def _parse_chat(raw: bytes) -> tuple[str, str, int] | str:
     text = msg.get("content") if isinstance(msg, dict) else None
     if not isinstance(text, str):
         return "no message content"
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     # Usage is bookkeeping, not the answer: a server that reports it badly still answered.
     tokens = usage.get("completion_tokens")
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:

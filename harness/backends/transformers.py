@@ -11,6 +11,7 @@ from harness._internal.hashing import canonical_digest
 from harness.backends.base import (
     DEFAULT_MODEL_DIR,
     DEFAULT_MODEL_NAME,
+    Backend,
     GenerationRequest,
     GenerationResult,
     ModelIdentity,
@@ -35,7 +36,7 @@ def _apply_chat_template(tokenizer: Any, prompt: str) -> tuple[list[int], str | 
     return list(ids), template
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     """Hugging Face transformers, in-process, one sample at a time.
 
     Batch size one is deliberate: padding in a batch changes the arithmetic and so,
@@ -59,10 +60,13 @@ class TransformersBackend:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:  # pragma: no cover - install problem
             raise BackendError(f"transformers backend unavailable: {e}", hint="run `uv sync`") from None
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+        logging: Any = transformers.logging  # its helpers are not annotated
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
         files = digest_model_files(path)
         torch.set_num_threads(threads)
+        self._tok: Any
+        self._model: Any  # transformers' generate() is typed for its own mixins only
         try:
             self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             self._model = AutoModelForCausalLM.from_pretrained(

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +118,8 @@ class VLLMServer:
         return self
 
     def _wait_healthy(self) -> None:
+        import urllib.request  # only a launched server needs it; other runs start without
+
         deadline = time.monotonic() + self.health_timeout_s
         url = f"http://127.0.0.1:{self.port}/health"
         while time.monotonic() < deadline:

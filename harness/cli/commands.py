@@ -26,14 +26,6 @@ def _trusted(args: argparse.Namespace) -> Any:
     return resolve_trust(args.trust_policy, args.trust_key)
 
 
-def _resolve_run(ref: str, dossiers: Path | None) -> tuple[Path, Path]:
-    """(record path, outputs path) for a path or a PACKAGE@N reference."""
-    from harness.dossier.refs import run_files_of
-
-    record, _, outputs = run_files_of(ref, dossiers)
-    return record, outputs
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import terminal as render
     from harness.run import RunOptions, run_package
@@ -79,10 +71,9 @@ def _incomplete_summary(result: Any) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.verify import verify_record
+    from harness.dossier.runs import verify_record
 
-    record, _ = _resolve_run(args.ref, args.dossiers)
-    res = verify_record(record, _trusted(args))
+    res = verify_record(args.ref, _trusted(args), dossiers_dir=args.dossiers)
     out = {"ok": True, "record": str(res.record_path), "run_id": res.record.run_id, "signer": res.signer,
            "policy_entry": res.policy_entry, "signer_details": res.signer_details,
            "package": res.record.package.name, "seal": res.record.package.seal, "subjects": res.subjects}
@@ -97,13 +88,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from harness.diff import diff_runs
-    from harness.record import parse_record
+    from harness.diff import diff_refs
     from harness.report import terminal as render
 
-    ra, oa = _resolve_run(args.run_a, args.dossiers)
-    rb, ob = _resolve_run(args.run_b, args.dossiers)
-    report = diff_runs(parse_record(ra), parse_record(rb), oa, ob)
+    report = diff_refs(args.run_a, args.run_b, dossiers_dir=args.dossiers)
     if args.json:
         _emit_json(report.as_dict())
     else:
@@ -206,15 +194,16 @@ def cmd_dossier(args: argparse.Namespace) -> int:
         d = Dossier.for_package(name, args.dossiers)
         result = approve(d, which or "latest", args.note, _trusted(args), reviewer=args.reviewer,
                          checked=tuple(args.checked))
-        doc = result.document
-        out = {"entry": result.entry.seq, "id": doc.id, "approves": doc.summary, "checked": doc.details["checked"],
-               "time": doc.time}
+        review = result.document
+        out = {"entry": result.entry.seq, "id": review.id, "approves": review.summary.model_dump(mode="json"),
+               "checked": list(review.details.checked), "time": review.time}
         if args.json:
             _emit_json(out)
         else:
-            print(f"approved entry {doc.summary['entry']} ({doc.summary['entry_kind']} {doc.summary['entry_id']}) "
-                  f"of {name} as {doc.summary['reviewer']}; review recorded as entry {result.entry.seq}")
-            for c in doc.details["checked"]:
+            s = review.summary
+            print(f"approved entry {s.entry} ({s.entry_kind} {s.entry_id}) "
+                  f"of {name} as {s.reviewer}; review recorded as entry {result.entry.seq}")
+            for c in review.details.checked:
                 print(f"  checked: {c}")
         return 0
     raise HarnessError("missing action", hint="harness dossier {verify,log,approve} --help")
@@ -232,30 +221,31 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from harness.audit import environment as envs
     from harness.audit import reproduce as rp
     from harness.packages.archive import find_package
+    from harness.report import terminal as render
 
     original = _original(args)
     rec = original.record
     pkg = find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
     plan = envs.environment_plan(pkg, args.env)
-    if plan["rebuild"]:
-        print(f"environment: {plan['mismatch_count']} installed packages differ from {plan['lockfile'].name}; "
-              f"rebuilding it with uv (cached by lockfile digest)" if not plan["matches"] else
+    if plan.rebuild:
+        print(f"environment: {plan.mismatch_count} installed packages differ from {plan.lockfile.name}; "
+              f"rebuilding it with uv (cached by lockfile digest)" if not plan.matches else
               "environment: rebuilding from the lockfile as asked (--env rebuild)", file=sys.stderr)
-        python = envs.build_environment(plan["lockfile"], log=lambda m: print(m, file=sys.stderr))
+        python = envs.build_environment(plan.lockfile, log=lambda m: print(m, file=sys.stderr))
         argv = _without_option(args._argv, "--archive") + (["--package", str(pkg.root)] if args.archive else [])
-        return envs.reexec(python, argv, plan["sha256"])
+        return envs.reexec(python, argv, plan.sha256)
     show_progress = not args.no_progress and not args.json and sys.stderr.isatty()
     opts = rp.ReproduceOptions(
-        ref=args.ref, dossiers_dir=args.dossiers, model=args.model, allow_model_mismatch=args.allow_model_mismatch,
+        model=args.model, allow_model_mismatch=args.allow_model_mismatch,
         seed=args.seed, endpoint=args.endpoint, serve=args.serve, vllm_python=args.vllm_python,
         engine_args=tuple(args.engine_arg), mirror=args.mirror, threads=args.threads, judge_model=args.judge_model,
-        judge_endpoint=args.judge_endpoint, progress=show_progress, environment=plan, show=args.show,
+        judge_endpoint=args.judge_endpoint, progress=show_progress, environment=plan,
     )
     result = rp.reproduce(opts, original, pkg)
     if args.json:
-        _emit_json(rp.summary(result, args.show))
+        _emit_json(render.reproduction_summary(result, args.show))
     else:
-        print(rp.format_result(result, args.show))
+        print(render.reproduction_text(result, args.show))
     return result.exit_code
 
 
@@ -284,19 +274,22 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     result = rescore(original, pkg, args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
                      threads=args.threads, mirror=args.mirror)
     doc = result.document
+    s = doc.summary
     if args.json:
-        _emit_json({"entry": result.entry.seq, "id": doc.id, **doc.summary, "scorer_details": doc.details["scorer"],
-                    "metrics": result.metrics, "first_changed": result.changed[:10]})
+        _emit_json({"entry": result.entry.seq, "id": doc.id, **s.model_dump(mode="json"),
+                    "scorer_details": doc.details.scorer.model_dump(mode="json"),
+                    "metrics": [m.model_dump(mode="json") for m in result.metrics],
+                    "first_changed": [c.model_dump(mode="json") for c in result.changed[:10]]})
         return 0
-    print(f"rescored run {rec.run_id} ({doc.summary['samples']} recorded answers, none generated again) "
-          f"with {doc.summary['scorer']}: {doc.summary['changed_verdicts']} verdicts changed, "
-          f"{doc.summary['unparsed']} unparsed; recorded as entry {result.entry.seq}")
+    print(f"rescored run {rec.run_id} ({s.samples} recorded answers, none generated again) "
+          f"with {s.scorer}: {s.changed_verdicts} verdicts changed, "
+          f"{s.unparsed} unparsed; recorded as entry {result.entry.seq}")
     for m in result.metrics:
-        if m["group"] == "overall" or m.get("delta"):
-            old = "n/a" if m["original"] is None else f"{m['original']:.3f}"
-            print(f"  {m['metric']:<20} {m['group']:<22} {old} -> {m['value']:.3f}")
+        if m.group == "overall" or m.delta:
+            old = "n/a" if m.original is None else f"{m.original:.3f}"
+            print(f"  {m.metric:<20} {m.group:<22} {old} -> {m.value:.3f}")
     for c in result.changed[:5]:
-        print(f"  {c['id']} [{c['language']}]: {c['original']} -> {c['rescored']}")
+        print(f"  {c.id} [{c.language}]: {c.original} -> {c.rescored}")
     return 0
 
 
@@ -311,12 +304,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     result, changes = update_baselines(pkg, original, tolerance=args.tolerance, mirror=args.mirror)
     s = result.document.summary
     if args.json:
-        _emit_json({"entry": result.entry.seq, **s, "changes": changes})
+        _emit_json({"entry": result.entry.seq, **s.model_dump(mode="json"),
+                    "changes": [c.model_dump(mode="json") for c in changes]})
         return 0
-    print(f"baselines of {pkg.name} updated from run {s['from_run']}: {s['changed']} changed; resealed "
-          f"{s['old_seal'][:12]} -> {s['new_seal'][:12]}; recorded as entry {result.entry.seq}")
+    print(f"baselines of {pkg.name} updated from run {s.from_run}: {s.changed} changed; resealed "
+          f"{s.old_seal[:12]} -> {s.new_seal[:12]}; recorded as entry {result.entry.seq}")
     for c in changes:
-        print(f"  {c['model']} {c['metric']} [{c['group']}]: {c['old']} -> {c['new']}")
+        print(f"  {c.model} {c.metric} [{c.group}]: {c.old} -> {c.new}")
     return 0
 
 
@@ -396,6 +390,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 def cmd_claim(args: argparse.Namespace) -> int:
     from harness.audit import claim
+    from harness.audit.claim_file import load_claim
     from harness.report import claim_report as report
 
     if args.claim_command != "check":
@@ -405,7 +400,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
                            hint="add --run to make a new run, or drop them to use the dossier's runs")
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to run every sample")
-    loaded = claim.load_claim(args.claim_file)
+    loaded = load_claim(args.claim_file)
     run_options = {k: v for k, v in (("model", args.model), ("endpoint", args.endpoint), ("limit", args.limit),
                                      ("mirror", args.mirror), ("threads", args.threads)) if v is not None}
     result = claim.check_claim(loaded, claim.CheckOptions(

@@ -18,24 +18,32 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from harness._internal.files import atomic_write
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json, sha256_bytes, sha256_file
 from harness._internal.settings import dossiers_dir as default_dossiers_dir
-from harness.dossier.events import BUNDLE_SUFFIX, EventRecord
+from harness.dossier.documents import (
+    BUNDLE_SUFFIX,
+    BaselineSummary,
+    EventRecord,
+    EventSummary,
+    ReproductionSummary,
+    RescoreSummary,
+    ReviewSummary,
+)
 from harness.errors import DossierError, HarnessError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, parse_record
 
 LOG_NAME = "log.jsonl"
 LOCK_NAME = ".lock"
 GENESIS = "0" * 64
-ENTRY_SCHEMA_VERSION = 1
+ENTRY_SCHEMA_VERSION: Final[Literal[1]] = 1
 """Run entries are still written as schema 1; the other kinds are schema 2 (EVENT_ENTRY_SCHEMA_VERSION)."""
-EVENT_ENTRY_SCHEMA_VERSION = 2
+EVENT_ENTRY_SCHEMA_VERSION: Final[Literal[2]] = 2
 
 
 class FileRef(Frozen):
@@ -107,10 +115,17 @@ class EventEntry(Frozen):
     package_version: str
     seal: str
     refers_to: str
-    summary: dict[str, Any]
+    summary: EventSummary
+    """The event document's summary, repeated (its type follows ``kind``)."""
     document: FileRef
     bundle: FileRef
     files: tuple[FileRef, ...] = ()
+
+    @model_validator(mode="after")
+    def _summary_of_kind(self) -> EventEntry:
+        if not isinstance(self.summary, _SUMMARY_OF[self.kind]):
+            raise ValueError(f"summary does not fit a {self.kind} entry")
+        return self
 
     def line(self) -> bytes:
         return _entry_line(self.model_dump(mode="json"))
@@ -120,7 +135,14 @@ class EventEntry(Frozen):
         return self.id
 
 
+_SUMMARY_OF: dict[str, type[EventSummary]] = {
+    "reproduction": ReproductionSummary, "rescore": RescoreSummary, "baseline": BaselineSummary,
+    "review": ReviewSummary,
+}
+
+
 AnyEntry = Annotated[Entry | EventEntry, Field(discriminator="kind")]
+AnyEntryT = TypeVar("AnyEntryT", Entry, EventEntry)
 _ENTRY = TypeAdapter(AnyEntry)
 
 
@@ -269,12 +291,11 @@ class Dossier:
             if isinstance(e, Entry):
                 try:
                     rec = self.record_of(e)
-                    row["model"] = rec.model.get("name")
-                    row["key_metrics"] = {f"{m['metric']}" + ("" if m["group"] == "overall" else f"[{m['group']}]"): m["value"]
-                                          for m in rec.metrics if m["group"] == "overall"} or {
-                        f"{m['metric']}[{m['group']}]": m["value"] for m in rec.metrics if m["group"].startswith("language:")}
+                    row["model"] = rec.model.name
+                    row["key_metrics"] = {m.metric: round(m.value, 6) for m in rec.metrics if m.group == "overall"} or {
+                        f"{m.metric}[{m.group}]": round(m.value, 6) for m in rec.metrics if m.group.startswith("language:")}
                     row["samples"] = rec.outputs.samples
-                    row["overrides"] = rec.overrides
+                    row["overrides"] = rec.overrides.model_dump(mode="json")
                 except HarnessError as err:
                     row["key_metrics"] = {}
                     row["error"] = err.message
@@ -282,11 +303,7 @@ class Dossier:
                 target = by_line.get(e.refers_to) if e.kind == "review" else by_record.get(e.refers_to)
                 row["refers_to_entry"] = target
                 if target is not None:
-                    word = {"review": f"reviewed by {e.summary.get('reviewer')}",
-                            "reproduction": str(e.summary.get("verdict")),
-                            "rescore": f"rescored with {e.summary.get('scorer')}",
-                            "baseline": "baselines taken from it"}[e.kind]
-                    notes.setdefault(target, []).append(f"{word} (#{e.seq})")
+                    notes.setdefault(target, []).append(f"{_later_word(e.summary)} (#{e.seq})")
             out.append(row)
         for row in out:
             row["later"] = notes.get(row["seq"], [])
@@ -320,7 +337,7 @@ class Dossier:
                 package=record.package.name,
                 package_version=record.package.version,
                 seal=record.package.seal,
-                model_digest=str(record.model.get("digest")),
+                model_digest=record.model.digest,
                 status=record.status,
                 record=FileRef(path=f"{rel}/{RECORD_NAME}", sha256=digests[RECORD_NAME]),
                 bundle=FileRef(path=f"{rel}/{BUNDLE_NAME}", sha256=digests[BUNDLE_NAME]),
@@ -369,11 +386,9 @@ class Dossier:
                 files=tuple(refs),
             )
 
-        entry = self.append(make)
-        assert isinstance(entry, EventEntry)
-        return entry
+        return self.append(make)
 
-    def append(self, make: Callable[[int, str], Entry | EventEntry]) -> Entry | EventEntry:
+    def append(self, make: Callable[[int, str], AnyEntryT]) -> AnyEntryT:
         """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -402,6 +417,17 @@ class Dossier:
         return entry
 
 
+def _later_word(summary: EventSummary) -> str:
+    """How an event is noted beside the entry it refers to in ``dossier log``."""
+    if isinstance(summary, ReviewSummary):
+        return f"reviewed by {summary.reviewer}"
+    if isinstance(summary, ReproductionSummary):
+        return str(summary.verdict)
+    if isinstance(summary, RescoreSummary):
+        return f"rescored with {summary.scorer}"
+    return "baselines taken from it"
+
+
 def _event_fields(doc: EventRecord) -> dict[str, Any]:
     """The entry fields an event document determines (also what verification re-derives)."""
     return {"kind": doc.kind, "id": doc.id, "time": doc.time, "package": doc.package.name,
@@ -422,7 +448,7 @@ def _last_line(fh: Any) -> bytes | None:
         step = min(block, pos)
         pos -= step
         fh.seek(pos)
-        buf = fh.read(step) + buf
+        buf = bytes(fh.read(step)) + buf
         body = buf[:-1] if buf.endswith(b"\n") else buf
         nl = body.rfind(b"\n")
         if nl >= 0:

@@ -12,10 +12,16 @@ from pathlib import Path
 from harness._internal.hashing import sha256_file
 from harness.dossier.log import Dossier, Entry
 from harness.errors import DossierError, HarnessError
-from harness.record import RECORD_NAME
-from harness.verify import run_files
+from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME
 
 _REF_HINT = "give a record.json path, or PACKAGE@N (N: sequence number, 'latest' or a run id prefix)"
+
+
+def run_files(record_or_dir: Path) -> tuple[Path, Path, Path]:
+    """record.json, its bundle and outputs, given the record or the run folder."""
+    d = record_or_dir if record_or_dir.is_dir() else record_or_dir.parent
+    record = record_or_dir if record_or_dir.is_file() else d / RECORD_NAME
+    return record, d / BUNDLE_NAME, d / OUTPUTS_NAME
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -14,21 +14,29 @@ from typing import Any
 from harness._internal.hashing import sha256_bytes, sha256_file
 from harness.dossier.events import verify_event_files
 from harness.dossier.log import GENESIS, LOG_NAME, Dossier, Entry, EventEntry, _event_fields
+from harness.dossier.runs import verify_run_files
 from harness.errors import DossierError, HarnessError
+from harness.signing.policy import resolve_trust
 from harness.signing.verify import Trusted
-from harness.verify import verify_run_files
 
 
 def verify_dossier(
-    dossier: Dossier, trusted: Trusted, *, expect_head: str | None = None, chain_only: bool = False,
+    dossier: Dossier | str, trusted: Trusted | None = None, *, dossiers_dir: Path | None = None,
+    expect_head: str | None = None, chain_only: bool = False,
 ) -> DossierReport:
-    """Check the chain, then each run's files, signature and record.
+    """Check the chain, then each entry's files, signature and record or event document.
 
+    ``dossier`` is a :class:`Dossier` or a package name (under ``dossiers_dir``, default
+    ``./dossiers``); ``trusted`` defaults to the user's own trust policy or trust store.
     ``chain_only`` stops at the log's own guarantees: sequence, hash chain, head, and
     that every file an entry names is there with the digest the entry gives (each
     file hashed once). It skips signatures and record contents, which cost about a
     millisecond per entry; run the full check before trusting a signer.
     """
+    if isinstance(dossier, str):
+        dossier = Dossier.for_package(dossier, dossiers_dir)
+    if trusted is None:
+        trusted = [] if chain_only else resolve_trust()
     report = DossierReport(dossier=dossier.root, chain_only=chain_only)
     if not dossier.log.exists():
         report.problems.append(Problem(None, str(dossier.log), "no log.jsonl: the dossier is empty or missing"))
@@ -86,15 +94,15 @@ def verify_dossier(
             continue
         for ref, what in ((entry.record, "record"), (entry.bundle, "bundle"), (entry.outputs, "outputs")):
             # record and outputs were just hashed and matched the signed subjects: reuse those digests
-            actual = result.subjects.get(Path(ref.path).name) if what != "bundle" else None
-            actual = actual or sha256_file(dossier.root / ref.path)
+            signed = result.subjects.get(Path(ref.path).name) if what != "bundle" else None
+            actual = signed or sha256_file(dossier.root / ref.path)
             if actual != ref.sha256:
                 report.problems.append(Problem(i, ref.path, f"{where}: {what} file differs from the digest in {LOG_NAME} (the file or the log entry was edited)"))
         rec = result.record
         derived = {
             "run_id": rec.run_id, "time": rec.finished_at, "package": rec.package.name,
             "package_version": rec.package.version, "seal": rec.package.seal,
-            "model_digest": str(rec.model.get("digest")), "status": rec.status,
+            "model_digest": rec.model.digest, "status": rec.status,
         }
         for k, v in derived.items():
             if getattr(entry, k) != v:

@@ -7,22 +7,29 @@ file formats), :mod:`.package` (a loaded folder; where packages and lockfiles ar
 seal), :mod:`.archive` (export and import).
 """
 
-from harness.packages.data import Sample, VerifiedSource, load_samples, resolve_sources
-from harness.packages.manifest import (
-    Baseline,
-    Bootstrap,
-    DataSource,
-    Generation,
-    JudgeSpec,
-    Manifest,
-    RefusalSpec,
-    Reproduction,
-    ScorerSpec,
-    Seal,
-    parse_manifest,
-)
-from harness.packages.package import Package, list_packages, load_package, resolve_package
-from harness.packages.seal import check_package, seal_package
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness._internal.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from harness.packages.data import Sample, VerifiedSource, load_samples, resolve_sources
+    from harness.packages.manifest import (
+        Baseline,
+        Bootstrap,
+        DataSource,
+        Generation,
+        JudgeSpec,
+        Manifest,
+        RefusalSpec,
+        Reproduction,
+        ScorerSpec,
+        Seal,
+        parse_manifest,
+    )
+    from harness.packages.package import Package, list_packages, load_package, resolve_package
+    from harness.packages.seal import check_package, seal_package
 
 __all__ = [
     "Baseline",
@@ -47,3 +54,27 @@ __all__ = [
     "resolve_sources",
     "seal_package",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Baseline": "harness.packages.manifest",
+    "Bootstrap": "harness.packages.manifest",
+    "DataSource": "harness.packages.manifest",
+    "Generation": "harness.packages.manifest",
+    "JudgeSpec": "harness.packages.manifest",
+    "Manifest": "harness.packages.manifest",
+    "Package": "harness.packages.package",
+    "RefusalSpec": "harness.packages.manifest",
+    "Reproduction": "harness.packages.manifest",
+    "Sample": "harness.packages.data",
+    "ScorerSpec": "harness.packages.manifest",
+    "Seal": "harness.packages.manifest",
+    "VerifiedSource": "harness.packages.data",
+    "check_package": "harness.packages.seal",
+    "list_packages": "harness.packages.package",
+    "load_package": "harness.packages.package",
+    "load_samples": "harness.packages.data",
+    "parse_manifest": "harness.packages.manifest",
+    "resolve_package": "harness.packages.package",
+    "resolve_sources": "harness.packages.data",
+    "seal_package": "harness.packages.seal",
+})

@@ -17,7 +17,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,7 +29,7 @@ from harness.packages.manifest import MANIFEST_NAME
 from harness.packages.package import Package, list_packages, load_package, resolve_package
 from harness.packages.seal import check_package
 
-ARCHIVE_SCHEMA_VERSION = 1
+ARCHIVE_SCHEMA_VERSION: Final[Literal[1]] = 1
 TOP = "harness-package"
 INDEX_NAME = "ARCHIVE.json"
 SUFFIX = ".harness.tar.gz"

@@ -213,7 +213,8 @@ def _dataset_rows(src: DataSource, path: Path, fmt: str) -> list[dict[str, Any]]
             f"data source {src.id!r}: {path} could not be parsed as {fmt}: {type(e).__name__}: {e}",
             hint="check that the file matches its declared format",
         ) from None
-    return ds.to_list()
+    rows: list[dict[str, Any]] = ds.to_list()
+    return rows
 
 
 def _check_utf8(src: DataSource, path: Path) -> None:
@@ -369,6 +370,7 @@ def _text(row: dict[str, Any], column: str, src: DataSource, index: int, what: s
 def _expected(f: FieldMapping, row: dict[str, Any], src: DataSource, i: int, sid: str) -> str:
     if f.expected_value:
         return f.expected_value
+    assert f.expected is not None  # FieldMapping requires a column when there is no expected_value
     raw = _text(row, f.expected, src, i, "expected")
     if raw in f.expected_values.refuse:
         return "refuse"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
@@ -20,8 +20,8 @@ from harness.errors import ManifestError, SealError
 
 MANIFEST_NAME = "manifest.toml"
 SEAL_NAME = "seal.json"
-MANIFEST_SCHEMA_VERSION = 1
-SEAL_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION: Final[Literal[1]] = 1
+SEAL_SCHEMA_VERSION: Final[Literal[1]] = 1
 MAX_MANIFEST_BYTES = 1024 * 1024
 """Largest manifest.toml or seal.json read (1 MiB; real ones are a few KiB): a bigger
 file is refused before it is parsed, so a hostile package cannot make loading slow."""

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.table import Table as RichTable
 
+    from harness.audit.reproduce import ReproductionResult
     from harness.diff import DiffReport
     from harness.dossier.log import Dossier
     from harness.dossier.verify import DossierReport
     from harness.packages.package import Package
     from harness.run import RunResult
+    from harness.scoring.metrics import MetricValue
 
 # rich is imported on first use: `harness run --json` (CI) prints no tables and should not
 # pay for importing it.
@@ -36,10 +38,11 @@ class _LazyConsole:
 _console: Any = _LazyConsole()
 
 
-def Table(*args: Any, **kwargs: Any) -> Table:  # noqa: N802 - stands in for rich's class
-    from rich.table import Table as RichTable
+def _table(*args: Any, **kwargs: Any) -> RichTable:
+    """A rich Table, with rich imported on first use."""
+    from rich.table import Table
 
-    return RichTable(*args, **kwargs)
+    return Table(*args, **kwargs)
 
 
 def escape(text: str) -> str:
@@ -77,11 +80,11 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "run_id": r.run_id,
         "status": r.status,
         "package": r.package.model_dump(),
-        "model": {k: r.model[k] for k in ("backend", "name", "digest")},
+        "model": {"backend": r.model.backend, "name": r.model.name, "digest": r.model.digest},
         "outputs": r.outputs.model_dump(),
         "environment_matches_lockfile": r.lockfile.matches,
-        "metrics": r.metrics,
-        "baselines": r.baselines,
+        "metrics": [m.model_dump(mode="json") for m in r.metrics],
+        "baselines": [b.model_dump(mode="json") for b in r.baselines],
         "record": _rel(result.run_dir / "record.json"),
         "bundle": _rel(result.run_dir / "record.sigstore.json"),
         "dossier_entry": {"dossier": _rel(result.dossier.root), "seq": result.entry.seq},
@@ -90,19 +93,19 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=False)
+def _metric_table(title: str, metrics: list[MetricValue], prefix: str) -> RichTable:
+    t = _table(title=title, title_justify="left", show_edge=False)
     t.add_column("group", no_wrap=True)
-    for name in dict.fromkeys(m["metric"] for m in metrics):
+    for name in dict.fromkeys(m.metric for m in metrics):
         t.add_column(_METRIC_LABEL.get(name, name), justify="right", no_wrap=True)
-    groups = list(dict.fromkeys(m["group"] for m in metrics if m["group"].startswith(prefix)))
-    names = list(dict.fromkeys(m["metric"] for m in metrics))
-    by = {(m["metric"], m["group"]): m for m in metrics}
+    groups = list(dict.fromkeys(m.group for m in metrics if m.group.startswith(prefix)))
+    names = list(dict.fromkeys(m.metric for m in metrics))
+    by = {(m.metric, m.group): m for m in metrics}
     for g in groups:
         row = [escape(g.split(":", 1)[-1])]  # languages and categories come from the data
         for n in names:
             m = by.get((n, g))
-            row.append("-" if m is None else escape(f"{100 * m['value']:.1f} [{100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}] n={m['n']}"))
+            row.append("-" if m is None else escape(f"{100 * m.value:.1f} [{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}] n={m.n}"))
         t.add_row(*row)
     return t
 
@@ -110,14 +113,14 @@ def _metric_table(title: str, metrics: list[dict[str, Any]], prefix: str) -> Tab
 def print_run(result: RunResult) -> None:
     r = result.record
     c = _console
-    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{escape(str(r.model['name']))}[/] "
-            f"({r.model['backend']}, model digest {r.model['digest'][:12]})  run {r.run_id}")
+    c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{escape(r.model.name)}[/] "
+            f"({r.model.backend}, model digest {r.model.digest[:12]})  run {r.run_id}")
     unparsed = f", judge output unparsed {r.outputs.unparsed}" if r.outputs.unparsed else ""
     c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
             f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
             f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
     c.print(_LEGEND + "\n")
-    if any(m["group"] == "overall" for m in r.metrics):
+    if any(m.group == "overall" for m in r.metrics):
         c.print(_metric_table("overall", r.metrics, "overall"))
         c.print()
     else:
@@ -127,23 +130,23 @@ def print_run(result: RunResult) -> None:
     c.print(_metric_table("by category", r.metrics, "category:"))
     c.print()
     if r.comparisons:
-        ref = r.comparisons[0]["reference"]
-        t = Table(title=f"each language against {ref} (same prompts, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        ref = r.comparisons[0].reference
+        t = _table(title=f"each language against {ref} (same prompts, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
         for col in ("metric", "language", "value %", f"{ref} %", "difference (pp)", "95% CI", "pairs", ""):
             t.add_column(col, no_wrap=True)
         for x in r.comparisons:
-            t.add_row(x["metric"], x["language"], f"{100 * x['value']:.1f}", f"{100 * x['reference_value']:.1f}",
-                      f"{100 * x['delta']:+.1f}", escape(f"[{100 * x['ci_low']:+.1f}, {100 * x['ci_high']:+.1f}]"),
-                      str(x["pairs"]), "[bold]significant[/]" if x["significant"] else "")
+            t.add_row(x.metric, x.language, f"{100 * x.value:.1f}", f"{100 * x.reference_value:.1f}",
+                      f"{100 * x.delta:+.1f}", escape(f"[{100 * x.ci_low:+.1f}, {100 * x.ci_high:+.1f}]"),
+                      str(x.pairs), "[bold]significant[/]" if x.significant else "")
         c.print(t)
         c.print()
     if r.baselines:
-        t = Table(title="baselines", title_justify="left", show_edge=False)
+        t = _table(title="baselines", title_justify="left", show_edge=False)
         for col in ("metric", "group", "expected", "observed", "verdict"):
             t.add_column(col)
         for b in r.baselines:
-            t.add_row(b["metric"], b["group"], _pct(b["expected"]), _pct(b["observed"]),
-                      "[green]PASS[/]" if b["passed"] else f"[red]FAIL[/] {escape(b['reason'])}")
+            t.add_row(b.metric, b.group, _pct(b.expected), _pct(b.observed),
+                      "[green]PASS[/]" if b.passed else f"[red]FAIL[/] {escape(b.reason)}")
         c.print(t)
     else:
         c.print("baselines: none stated for this model")
@@ -187,7 +190,7 @@ def print_diff(d: DiffReport) -> None:
         b = f"{backend.b if backend else ''} {engine.b if engine else ''}".strip()
         c.print(f"[bold yellow]BACKENDS DIFFER:[/] {escape(a)} -> {escape(b)}; answers may differ for that reason alone")
     if d.changes:
-        t = Table(title="inputs that differ", title_justify="left", show_edge=False)
+        t = _table(title="inputs that differ", title_justify="left", show_edge=False)
         for col in ("section", "key", "a", "b"):
             t.add_column(col, overflow="fold")
         for ch in d.changes:
@@ -200,7 +203,7 @@ def print_diff(d: DiffReport) -> None:
     for i, a, b in d.flips[:5]:
         c.print(escape(f"  {i}: {a} -> {b}"))
     if d.metrics:
-        t = Table(title="metric deltas (b - a, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
+        t = _table(title="metric deltas (b - a, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
         for col in ("metric", "group", "a", "b", "delta", "95% CI", ""):
             t.add_column(col)
         for m in d.metrics:
@@ -220,7 +223,7 @@ def _short(v: Any, n: int = 60) -> str:
 
 
 def print_packages(rows: list[dict[str, Any]]) -> None:
-    t = Table(show_edge=False)
+    t = _table(show_edge=False)
     for col in ("name", "version", "samples", "languages", "license", "seal"):
         t.add_column(col, overflow="fold")
     for r in rows:
@@ -299,10 +302,79 @@ def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
     if not entries:
         _console.print(f"{_rel(d.root)}: no entries")
         return
-    t = Table(show_edge=False)
+    t = _table(show_edge=False)
     for col in ("seq", "time", "kind", "id", "version", "what", "later"):
         t.add_column(col, overflow="fold")
     for e in entries:
         t.add_row(*(escape(str(x)) for x in (e["seq"], e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
                                              e["package_version"])), escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
     _console.print(t)
+
+
+# ---------------------------------------------------------------------------- reproduce
+
+
+def reproduction_summary(r: ReproductionResult, show: int = 5) -> dict[str, Any]:
+    """``harness reproduce --json``: the verdict, why, and the first differences."""
+    details = r.document.details
+    return {
+        "verdict": r.verdict.value,
+        "exact": r.exact,
+        "exit_code": r.exit_code,
+        "original": {"run_id": r.original.record.run_id, "record_sha256": r.original.entry.record.sha256,
+                     "signer": r.original.signer},
+        "rerun": {"run_id": r.rerun.run_id, "seq": r.rerun_entry.seq},
+        "entry": {"seq": r.entry.seq, "id": r.entry.id},
+        "tolerance": details.tolerance.model_dump(mode="json"),
+        "not_exact_because": [x.message for x in r.reasons],
+        "not_exact_reasons": [x.kind.name for x in r.reasons],
+        "samples": r.samples_compared,
+        "differing_samples": len(r.differing),
+        "first_differing_samples": [d.model_dump(mode="json") for d in r.differing[:show]],
+        "metrics_out_of_tolerance": [m.model_dump(mode="json") for m in r.out_of_tolerance],
+        "metrics": [m.model_dump(mode="json") for m in r.metrics],
+        "environment": details.environment.model_dump(mode="json"),
+    }
+
+
+def _oneline(text: Any, n: int = 70) -> str:
+    t = " ".join(str(text).split())
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def reproduction_text(r: ReproductionResult, show: int = 5) -> str:
+    """The verdict first, then why: what was compared, under which rule, and what differed."""
+    rec = r.original.record
+    env = r.document.details.environment
+    tol = r.document.details.tolerance
+    used = "" if r.rerun.model.digest == rec.model.digest else " -> used " + r.rerun.model.digest[:12]
+    lines = [
+        f"{r.verdict.value}{' (exact)' if r.exact else ''}",
+        f"  original:  run {rec.run_id} of {rec.package.name} {rec.package.version} (entry {r.original.entry.seq}, "
+        f"signed by {r.original.signer}; chain verified)",
+        f"  package:   seal {rec.package.seal} found and checked",
+        f"  env:       {'rebuilt from' if env.mode == 'rebuilt' else 'this environment,'} lockfile "
+        f"{str(env.lockfile_sha256)[:12]} ({'matches' if env.rerun_lockfile_matches else 'DIFFERS'})",
+        f"  model:     {rec.model.name} digest {rec.model.digest[:12]}{used}",
+        f"  re-run:    run {r.rerun.run_id} (entry {r.rerun_entry.seq}); reproduction recorded as entry {r.entry.seq}",
+        f"  tolerance: {tol.description} ({'stated in the package' if tol.stated_in_package else 'default rule'})",
+        f"  samples:   {r.samples_compared} compared, {len(r.differing)} differ (response, finish reason or verdict)",
+        f"  metrics:   {len(r.metrics)} compared, {len(r.out_of_tolerance)} out of tolerance",
+    ]
+    for why in r.reasons:
+        lines.append(f"  not exact: {why.message}")
+    if r.differing:
+        lines.append(f"first differing samples ({min(show, len(r.differing))} of {len(r.differing)}):")
+        for d in r.differing[:show]:
+            lines.append(f"  {d.id} [{d.language}] differs in {', '.join(d.fields)}")
+            lines.append(f"    original: {d.original.get('verdict')!s:<10} {_oneline(d.original.get('response', ''))!r}")
+            lines.append(f"    re-run:   {d.rerun.get('verdict')!s:<10} {_oneline(d.rerun.get('response', ''))!r}")
+    bad = r.out_of_tolerance
+    if bad:
+        lines.append("metrics out of tolerance:")
+        for m in bad:
+            ov = "n/a" if m.original is None else f"{m.original:.4f}"
+            rv = "n/a" if m.rerun is None else f"{m.rerun:.4f}"
+            ci = f" CI [{m.original_ci[0]:.3f}, {m.original_ci[1]:.3f}]" if m.original_ci else ""
+            lines.append(f"  {m.metric:<20} {m.group:<22} original {ov}{ci}  re-run {rv}")
+    return "\n".join(lines)

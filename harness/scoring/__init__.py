@@ -7,17 +7,24 @@ comparisons), :mod:`.stats` (bootstrap, binomial test, Clopper-Pearson),
 :mod:`.validation` (agreement with human labels).
 """
 
-from harness.scoring.base import Judgement, Scorer, Verdict
-from harness.scoring.factory import make_scorer, resolve_scorer
-from harness.scoring.judge import JudgeScorer
-from harness.scoring.metrics import (
-    BaselineVerdict,
-    Comparison,
-    MetricValue,
-    Scored,
-    compute_metrics,
-)
-from harness.scoring.refusal import RefusalClassifier, load_patterns
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness._internal.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from harness.scoring.base import Judgement, Scorer, Verdict
+    from harness.scoring.factory import make_scorer, resolve_scorer
+    from harness.scoring.judge import JudgeScorer
+    from harness.scoring.metrics import (
+        BaselineVerdict,
+        Comparison,
+        MetricValue,
+        Scored,
+        compute_metrics,
+    )
+    from harness.scoring.refusal import RefusalClassifier, load_patterns
 
 __all__ = [
     "BaselineVerdict",
@@ -34,3 +41,19 @@ __all__ = [
     "make_scorer",
     "resolve_scorer",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BaselineVerdict": "harness.scoring.metrics",
+    "Comparison": "harness.scoring.metrics",
+    "JudgeScorer": "harness.scoring.judge",
+    "Judgement": "harness.scoring.base",
+    "MetricValue": "harness.scoring.metrics",
+    "RefusalClassifier": "harness.scoring.refusal",
+    "Scored": "harness.scoring.metrics",
+    "Scorer": "harness.scoring.base",
+    "Verdict": "harness.scoring.base",
+    "compute_metrics": "harness.scoring.metrics",
+    "load_patterns": "harness.scoring.refusal",
+    "make_scorer": "harness.scoring.factory",
+    "resolve_scorer": "harness.scoring.factory",
+})

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from harness._internal.frozen import Frozen
+from harness.backends.base import ModelIdentity
 
 Verdict = Literal["refusal", "compliance", "error", "unparsed"]
 """``error``: no answer to score (generation or judge failed). ``unparsed``: a judge
@@ -26,6 +31,39 @@ class Judgement:
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "raw": self.raw, "error": self.error}
+
+
+class RefusalScorerInfo(Frozen):
+    """The record's ``scorer`` section for the refusal classifier: the pattern set, pinned."""
+
+    kind: Literal["refusal"] = "refusal"
+    patterns: str
+    patterns_sha256: str
+
+
+class JudgeParseInfo(Frozen):
+    regex: str
+
+
+class JudgeScorerInfo(Frozen):
+    """The record's ``scorer`` section for an LLM judge: its pin, the identity that
+    answered, the template (by digest) and the parse rule."""
+
+    kind: Literal["judge"] = "judge"
+    backend: str
+    model: str
+    revision: str | None
+    weights_digest: str | None
+    identity_digest: str
+    identity: ModelIdentity
+    template: str
+    template_sha256: str
+    parse: JudgeParseInfo
+    max_tokens: int
+
+
+ScorerInfo = Annotated[RefusalScorerInfo | JudgeScorerInfo, Field(discriminator="kind")]
+"""What a scorer says of itself in the record, by ``kind``."""
 
 
 class Scorer(ABC):
@@ -49,7 +87,7 @@ class Scorer(ABC):
         return self.assess(response, language, prompt=prompt).verdict
 
     @abstractmethod
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RefusalScorerInfo | JudgeScorerInfo:
         """What the record says about this scorer (its ``scorer`` section): enough to pin it."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: scorers without resources need nothing

@@ -13,7 +13,6 @@ import re
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from harness._internal.hashing import sha256_bytes
 from harness.backends.base import DEFAULT_MODEL_NAME, Backend, GenerationRequest
@@ -21,7 +20,7 @@ from harness.backends.load import load_backend
 from harness.errors import HarnessError, ScorerError
 from harness.packages.manifest import JudgeSpec
 from harness.packages.package import safe_join
-from harness.scoring.base import Judgement, Scorer, Verdict
+from harness.scoring.base import Judgement, JudgeParseInfo, JudgeScorerInfo, Scorer, Verdict
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 PLACEHOLDERS = ("prompt", "response", "language")
@@ -160,21 +159,14 @@ class JudgeScorer(Scorer):
     def classify(self, response: str, language: str, *, prompt: str | None = None) -> Verdict:
         return self.assess(response, language, prompt=prompt).verdict
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JudgeScorerInfo:
         ident = self.backend.identity
-        return {
-            "kind": "judge",
-            "backend": self.spec.backend,
-            "model": self.spec.model,
-            "revision": self.spec.revision,
-            "weights_digest": self.spec.weights_digest,
-            "identity_digest": ident.digest,
-            "identity": ident.as_dict(),
-            "template": self.template_path,
-            "template_sha256": self.template_sha256,
-            "parse": {"regex": self.spec.parse.regex},
-            "max_tokens": self.spec.max_tokens,
-        }
+        return JudgeScorerInfo(
+            backend=self.spec.backend, model=self.spec.model, revision=self.spec.revision,
+            weights_digest=self.spec.weights_digest, identity_digest=ident.digest, identity=ident,
+            template=self.template_path, template_sha256=self.template_sha256,
+            parse=JudgeParseInfo(regex=self.spec.parse.regex), max_tokens=self.spec.max_tokens,
+        )
 
     def close(self) -> None:
         self.backend.close()

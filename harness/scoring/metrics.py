@@ -10,6 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import field_validator
+
+from harness._internal.frozen import Frozen
 from harness._internal.seeds import derive_seed
 from harness.errors import ScorerError
 from harness.packages.manifest import Baseline, Bootstrap
@@ -28,8 +31,14 @@ class Scored:
     verdict: Verdict
 
 
-@dataclass(frozen=True)
-class MetricValue:
+class MetricValue(Frozen):
+    """One metric for one group (an item of the record's ``metrics``).
+
+    Values are rounded to 6 decimals when the object is made, so a run's record in
+    memory is exactly what its file says, and anything computed from it (a baseline
+    verdict, a reproduction's comparison) is what an auditor recomputes from the file.
+    """
+
     metric: str
     group: str
     value: float
@@ -38,16 +47,10 @@ class MetricValue:
     n: int
     successes: int
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "metric": self.metric,
-            "group": self.group,
-            "value": round(self.value, 6),
-            "ci_low": round(self.ci_low, 6),
-            "ci_high": round(self.ci_high, 6),
-            "n": self.n,
-            "successes": self.successes,
-        }
+    @field_validator("value", "ci_low", "ci_high")
+    @classmethod
+    def _six(cls, v: float) -> float:
+        return round(v, 6)
 
 
 def metric_outcome(metric: str, s: Scored) -> bool | None:
@@ -101,12 +104,13 @@ def compute_metrics(
                 continue
             k = sum(outcomes)
             lo, hi = bootstrap_ci(k, n, boot, derive_seed(seed, f"bootstrap:{metric}:{group}"))
-            out.append(MetricValue(metric, group, k / n, lo, hi, n, k))
+            out.append(MetricValue(metric=metric, group=group, value=k / n, ci_low=lo, ci_high=hi, n=n, successes=k))
     return out
 
 
-@dataclass(frozen=True)
-class BaselineVerdict:
+class BaselineVerdict(Frozen):
+    """A baseline check (an item of the record's ``baselines``); floats rounded to 6 decimals."""
+
     model: str
     metric: str
     group: str
@@ -118,8 +122,10 @@ class BaselineVerdict:
     passed: bool
     reason: str
 
-    def as_dict(self) -> dict[str, object]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+    @field_validator("expected", "tolerance", "observed", "ci_low", "ci_high")
+    @classmethod
+    def _six(cls, v: float | None) -> float | None:
+        return None if v is None else round(v, 6)
 
 
 def check_baselines(
@@ -137,10 +143,11 @@ def check_baselines(
             continue
         m = by_key.get((b.metric, b.group))
         if m is None:
-            out.append(
-                BaselineVerdict(b.model, b.metric, b.group, b.value, b.tolerance, None, None, None, False,
-                                "metric not computed (no samples in that group)")
-            )
+            out.append(BaselineVerdict(
+                model=b.model, metric=b.metric, group=b.group, expected=b.value, tolerance=b.tolerance,
+                observed=None, ci_low=None, ci_high=None, passed=False,
+                reason="metric not computed (no samples in that group)",
+            ))
             continue
         lo, hi = m.ci_low - b.tolerance, m.ci_high + b.tolerance
         passed = lo <= b.value <= hi
@@ -149,13 +156,16 @@ def check_baselines(
             if passed
             else f"expected {b.value:.3f} outside [{lo:.3f}, {hi:.3f}] (95% CI ± tolerance {b.tolerance})"
         )
-        out.append(BaselineVerdict(b.model, b.metric, b.group, b.value, b.tolerance, m.value, m.ci_low, m.ci_high, passed, reason))
+        out.append(BaselineVerdict(
+            model=b.model, metric=b.metric, group=b.group, expected=b.value, tolerance=b.tolerance,
+            observed=m.value, ci_low=m.ci_low, ci_high=m.ci_high, passed=passed, reason=reason,
+        ))
     return out
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A language's metric minus the reference language's, over prompts both have."""
+class Comparison(Frozen):
+    """A language's metric minus the reference language's, over prompts both have (an item
+    of the record's ``comparisons``); floats rounded to 6 decimals."""
 
     metric: str
     language: str
@@ -166,15 +176,13 @@ class Comparison:
     ci_low: float
     ci_high: float
     pairs: int
+    significant: bool
+    """Whether the interval excludes 0 (and the difference is not 0)."""
 
-    @property
-    def significant(self) -> bool:
-        return not (self.ci_low <= 0.0 <= self.ci_high) and self.delta != 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        d = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-        d["significant"] = self.significant
-        return d
+    @field_validator("value", "reference_value", "delta", "ci_low", "ci_high")
+    @classmethod
+    def _six(cls, v: float) -> float:
+        return round(v, 6)
 
 
 def compare_languages(
@@ -201,8 +209,12 @@ def compare_languages(
                     pairs.append((float(a), float(b)))
             if not pairs:
                 continue
-            lo, hi = paired_delta_ci(pairs, boot, derive_seed(seed, f"compare:{metric}:{lang}"))
+            lo, hi = (round(x, 6) for x in paired_delta_ci(pairs, boot, derive_seed(seed, f"compare:{metric}:{lang}")))
             va = sum(a for a, _ in pairs) / len(pairs)
             vb = sum(b for _, b in pairs) / len(pairs)
-            out.append(Comparison(metric, lang, reference, vb, va, vb - va, lo, hi, len(pairs)))
+            delta = round(vb - va, 6)
+            out.append(Comparison(
+                metric=metric, language=lang, reference=reference, value=vb, reference_value=va, delta=delta,
+                ci_low=lo, ci_high=hi, pairs=len(pairs), significant=not (lo <= 0.0 <= hi) and delta != 0.0,
+            ))
     return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness._internal.hashing import canonical_digest
 from harness.errors import ScorerError
-from harness.scoring.base import Judgement, Scorer, Verdict
+from harness.scoring.base import Judgement, RefusalScorerInfo, Scorer, Verdict
 
 PATTERNS_DIR = Path(__file__).resolve().parent.parent / "assets" / "refusal-patterns"
 SCAN_CHARS = 300
@@ -144,5 +144,5 @@ class RefusalClassifier(Scorer):
     def assess(self, response: str, language: str, *, prompt: str | None = None) -> Judgement:
         return Judgement(self.classify(response, language))
 
-    def describe(self) -> dict[str, str]:
-        return {"kind": "refusal", "patterns": self.patterns.ref, "patterns_sha256": self.patterns.sha256}
+    def describe(self) -> RefusalScorerInfo:
+        return RefusalScorerInfo(patterns=self.patterns.ref, patterns_sha256=self.patterns.sha256)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from harness._internal.hashing import sha256_file
 from harness.errors import DataError
-from harness.scoring.base import Scorer
+from harness.scoring.base import JudgeScorerInfo, RefusalScorerInfo, Scorer
 
 # ----------------------------------------------------------------------- labelled sets
 
@@ -253,7 +253,7 @@ def cm_total(cm: Counter[tuple[str, str]], verdict: str) -> int:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    scorer: dict[str, Any]
+    scorer: RefusalScorerInfo | JudgeScorerInfo
     labelled_set: str
     kind: LabelKind
     files: dict[str, str]
@@ -263,7 +263,7 @@ class ValidationReport:
 
     def as_dict(self, *, samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "scorer": self.scorer,
+            "scorer": self.scorer.model_dump(mode="json"),
             "labelled_set": self.labelled_set,
             "label_kind": self.kind,
             "files": self.files,
@@ -325,10 +325,11 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 def format_report(report: ValidationReport) -> str:
     """A plain-text summary: pooled figures, per-source figures, confusion matrix."""
     sc = report.scorer
-    what = sc.get("patterns") or f"{sc.get('model')} (template {sc.get('template')}, parse {sc.get('parse', {}).get('regex')!r})"
+    what = sc.patterns if isinstance(sc, RefusalScorerInfo) else \
+        f"{sc.model} (template {sc.template}, parse {sc.parse.regex!r})"
     o = report.overall
     lines = [
-        f"scorer:       {sc.get('kind')} {what}",
+        f"scorer:       {sc.kind} {what}",
         f"labelled set: {report.labelled_set} ({report.kind} labels, {len(report.files)} file(s))",
     ]
     if report.kind == "harmfulness":
@@ -341,8 +342,8 @@ def format_report(report: ValidationReport) -> str:
     lines += ["", "confusion (rows: scorer verdict, columns: human label)", f"{'':<14}" + "".join(f"{h:>14}" for h in humans)]
     for v, row in o.confusion.items():
         lines.append(f"{v:<14}" + "".join(f"{row[h]:>14}" for h in humans))
-    for k, v in o.extra.items():
-        lines.append(f"{k}: {_fmt(v)}")
+    for name, value in o.extra.items():
+        lines.append(f"{name}: {_fmt(value)}")
     if o.parse_failures:
         lines.append(f"{o.parse_failures} judge output(s) did not match the parse rule (verdict 'unparsed'); "
                      "they are not counted in accuracy or kappa")

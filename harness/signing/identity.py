@@ -2,17 +2,28 @@
 
 An identity rule is an OIDC issuer plus an exact identity (SAN) or a CI workflow of a
 repository, optionally narrowed to one ref and one workflow file.
+
+A rule decides with sigstore-python's own ``sigstore.verify.policy`` objects (the same
+checks ``sigstore verify identity|github`` makes), composed per rule; small policies of
+our own cover only what sigstore has none for. :class:`CertificateIdentity` reads the
+certificate for people: what ``harness verify`` prints, and why a rule did not match.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat import asn1
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sigstore.errors import VerificationError
+
+if TYPE_CHECKING:
+    from sigstore.verify.policy import VerificationPolicy
 
 GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 """OIDC issuer of GitHub Actions' ambient workflow tokens."""
@@ -236,33 +247,182 @@ class IdentityRule(BaseModel):
             text += f" on {self.ref}"
         return f"{text} (issuer {self.issuer})"
 
-    def mismatch(self, ident: CertificateIdentity) -> str | None:
-        """Why ``ident`` is not accepted by this rule, or ``None`` when it is."""
-        if ident.issuer != self.issuer:
-            return f"issuer is {ident.issuer!r}, not {self.issuer!r}"
+    def _checks(self) -> list[_Check]:
+        """The rule as sigstore policies, in the order a mismatch is explained.
+
+        Both Fulcio extension generations are accepted: the v1 ones (raw UTF-8 values)
+        and their v2 replacements (DER UTF8String), because certificates in the wild
+        carry either or both. Each policy is paired with how a rejection reads.
+        """
+        from sigstore.verify import policy as sp
+
+        checks = [
+            _Check(
+                sp.AnyOf([_Strict(sp.OIDCIssuerV2(self.issuer)), _Strict(sp.OIDCIssuer(self.issuer))]),
+                lambda i: f"issuer is {i.issuer!r}, not {self.issuer!r}",
+            )
+        ]
         if self.san is not None:
-            if self.san not in ident.sans:
-                return f"identity is {ident.san!r}, not {self.san!r}"
-            return None
-        if ident.repository != self.repository:
-            return f"repository is {ident.repository!r}, not {self.repository!r}"
-        if self.ref is not None and ident.ref != self.ref:
-            return f"ref is {ident.ref!r}, not {self.ref!r}"
+            # sigstore's Identity compares otherName SANs undecoded (DER tag included),
+            # so the Fulcio username form is checked by _OtherNameSAN as well.
+            identity = sp.AnyOf([_Strict(sp.Identity(identity=self.san)), _OtherNameSAN(self.san)])
+            return [*checks, _Check(identity, lambda i: f"identity is {i.san!r}, not {self.san!r}")]
+        repository = self.repository or ""
+        urls = self._repository_urls()
+        repositories: list[VerificationPolicy] = [
+            _Strict(sp.OIDCSourceRepositoryURI(url)) for url in urls
+        ]
+        repositories.append(_Strict(sp.GitHubWorkflowRepository(repository)))
+
+        def wrong_repository(i: CertificateIdentity) -> str:
+            if i.repository == repository:  # the same path on another host
+                hosts = " or ".join(url.removesuffix(f"/{repository}") for url in urls)
+                return f"repository {repository!r} is not on {hosts}"
+            return f"repository is {i.repository!r}, not {repository!r}"
+
+        checks.append(_Check(sp.AnyOf(repositories), wrong_repository))
+        if self.ref is not None:
+            ref = self.ref
+            checks.append(
+                _Check(
+                    sp.AnyOf(
+                        [_Strict(sp.OIDCSourceRepositoryRef(ref)), _Strict(sp.GitHubWorkflowRef(ref))]
+                    ),
+                    lambda i: f"ref is {i.ref!r}, not {ref!r}",
+                )
+            )
         if self.workflow is not None:
-            # A GitHub workflow SAN is https://<host>/<owner>/<repo>/<path>@<ref>.
-            san_path = urlsplit(ident.san or "").path.lstrip("/")
-            prefix = f"{self.repository}/{self.workflow}@"
-            if not san_path.startswith(prefix):
-                return f"workflow identity is {ident.san!r}, not from {self.workflow}"
-            if self.ref is not None and san_path != prefix + self.ref:
-                return f"workflow identity is {ident.san!r}, not at {self.ref}"
+            checks.append(_Check(_WorkflowSAN(repository, self.workflow, self.ref), None))
+        return checks
+
+    def _repository_urls(self) -> list[str]:
+        """Source repository URIs (Fulcio ``1.3.6.1.4.1.57264.1.12``) that name ``repository``.
+
+        GitHub's, for any issuer (Buildkite, CircleCI and others build GitHub
+        repositories too), and the issuer's own host for forges that are their own
+        OIDC issuer (``https://gitlab.com``).
+        """
+        urls = [f"https://github.com/{self.repository}"]
+        host = urlsplit(self.issuer).netloc
+        if host not in ("github.com", urlsplit(GITHUB_ACTIONS_ISSUER).netloc):
+            urls.append(f"https://{host}/{self.repository}")
+        return urls
+
+    def policy(self) -> VerificationPolicy:
+        """This rule as one sigstore ``VerificationPolicy`` (an ``AllOf`` of its checks)."""
+        from sigstore.verify.policy import AllOf
+
+        return AllOf([check.policy for check in self._checks()])
+
+    def mismatch(self, cert: x509.Certificate) -> str | None:
+        """Why ``cert`` is not accepted by this rule, or ``None`` when it is.
+
+        The decision is sigstore's policies' (:meth:`policy`, check by check); the
+        words come from the certificate's :class:`CertificateIdentity`.
+        """
+        for check in self._checks():
+            try:
+                check.policy.verify(cert)
+            except VerificationError as exc:
+                if check.explain is None:
+                    return str(exc)
+                return check.explain(CertificateIdentity.from_certificate(cert))
         return None
 
-    # sigstore's VerificationPolicy protocol: the verifier calls this only after the
-    # certificate chained to the trust root, so the rule is enforced on a proven cert.
     def verify(self, cert: x509.Certificate) -> None:
-        from sigstore.errors import VerificationError
+        """sigstore's ``VerificationPolicy`` protocol: raise if ``cert`` is not accepted.
 
-        reason = self.mismatch(CertificateIdentity.from_certificate(cert))
-        if reason is not None:
-            raise VerificationError(f"certificate identity rejected by the trust policy: {reason}")
+        sigstore's verifier calls this only after the certificate chained to the trust
+        root, so the rule is enforced on a proven certificate; the refusal is an
+        :class:`IdentityRejectedError` so it is told apart from a broken bundle by type.
+        """
+        try:
+            self.policy().verify(cert)
+        except VerificationError as exc:
+            raise IdentityRejectedError(self.mismatch(cert) or str(exc)) from exc
+
+
+class IdentityRejectedError(VerificationError):
+    """An identity rule refused a certificate (raised inside sigstore's verifier).
+
+    A distinct class, so the verifier's caller tells "not a signer we accept" from
+    "the bundle does not verify" by type rather than by message.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"certificate identity rejected by the trust policy: {why}")
+        self.why = why
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One part of an identity rule: a sigstore policy, and how its rejection reads."""
+
+    policy: VerificationPolicy
+    explain: Callable[[CertificateIdentity], str] | None
+
+
+class _Strict:
+    """A sigstore policy whose every refusal is a ``VerificationError``.
+
+    sigstore's single-extension and SAN policies let a certificate without a SAN, or
+    with an extension that is not valid UTF-8 / DER, escape as ``ExtensionNotFound``
+    or ``ValueError``; inside ``AnyOf`` that would end the search early, and inside the
+    verifier it would not be a verification failure at all.
+    """
+
+    def __init__(self, inner: VerificationPolicy) -> None:
+        self._inner = inner
+
+    def verify(self, cert: x509.Certificate) -> None:
+        try:
+            self._inner.verify(cert)
+        except (x509.ExtensionNotFound, ValueError) as exc:
+            raise VerificationError(f"{type(self._inner).__name__}: {exc}") from exc
+
+
+class _OtherNameSAN:
+    """The Fulcio ``otherName`` SAN (``1.3.6.1.4.1.57264.1.7``, a DER UTF8String) equals ``san``."""
+
+    def __init__(self, san: str) -> None:
+        self._san = san
+
+    def verify(self, cert: x509.Certificate) -> None:
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            names = None
+        found = [
+            _der_utf8(other.value)
+            for other in (names.get_values_for_type(x509.OtherName) if names else [])
+            if other.type_id == _OID_OTHERNAME_SAN
+        ]
+        if self._san not in found:
+            raise VerificationError(f"no otherName SAN {self._san!r} (found {found})")
+
+
+class _WorkflowSAN:
+    """The SAN is the workflow file ``workflow`` of ``repository`` (and, given, at ``ref``).
+
+    sigstore has no policy for part of a SAN. A GitHub workflow SAN is
+    ``https://<host>/<owner>/<repo>/<path>@<ref>``; a reusable workflow of another
+    repository names that repository, so it is refused.
+    """
+
+    def __init__(self, repository: str, workflow: str, ref: str | None) -> None:
+        self._prefix = f"{repository}/{workflow}@"
+        self._workflow = workflow
+        self._ref = ref
+
+    def verify(self, cert: x509.Certificate) -> None:
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            uris = names.get_values_for_type(x509.UniformResourceIdentifier)
+        except x509.ExtensionNotFound:
+            uris = []
+        paths = [urlsplit(uri).path.lstrip("/") for uri in uris]
+        shown = uris[0] if uris else None
+        if not any(p.startswith(self._prefix) for p in paths):
+            raise VerificationError(f"workflow identity is {shown!r}, not from {self._workflow}")
+        if self._ref is not None and self._prefix + self._ref not in paths:
+            raise VerificationError(f"workflow identity is {shown!r}, not at {self._ref}")

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from harness._internal.files import atomic_write, create_exclusive
 from harness._internal.settings import CONFIG_DIR_ENV as CONFIG_ENV
-from harness._internal.settings import config_dir as default_config_dir
-from harness.errors import SignatureError, SigningError
+from harness._internal.settings import config_dir as _config_dir
+from harness.errors import SignatureError, SignatureFailure, SigningError, SigningFailure
 
 _logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ _HINT_BYTES = 32
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 """Public key kinds Sigstore clients sign with and that we can check."""
 
+default_config_dir = _config_dir
+"""The harness config folder (``$HARNESS_CONFIG_DIR`` or the platform default)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
         raise SigningError(
             f"cannot read the signing key {path}: {exc.strerror or exc}",
             hint=f"check the file's permissions, or set ${CONFIG_ENV} to another folder",
+            reason=SigningFailure.BAD_KEY,
         ) from exc
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -119,6 +122,7 @@ def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
             "so it can sign unattended",
             hint=f"decrypt it (openssl pkey -in {path} -out {path}.plain) or move it away "
             "to let the harness create a new one",
+            reason=SigningFailure.BAD_KEY,
         ) from exc
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise SigningError(
@@ -126,6 +130,7 @@ def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
             hint="restore the file from a backup, or move it away to let the harness "
             "create a new key (records signed with the old key stay verifiable with its "
             "public key)",
+            reason=SigningFailure.BAD_KEY,
         ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise SigningError(
@@ -133,6 +138,7 @@ def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
             f"{type(key).__name__}{'/' + key.curve.name if isinstance(key, ec.EllipticCurvePrivateKey) else ''})",
             hint="the harness signs with ECDSA P-256 only; move the file away to let it "
             "create one, or convert your key (openssl ecparam -name prime256v1 -genkey)",
+            reason=SigningFailure.BAD_KEY,
         )
     return key
 
@@ -155,6 +161,7 @@ def load_or_create_key(config_dir: Path | None = None) -> SigningKey:
         raise SigningError(
             f"cannot create the harness config folder {config}: {exc.strerror or exc}",
             hint=f"set ${CONFIG_ENV} to a writable folder",
+            reason=SigningFailure.KEY_STORAGE,
         ) from exc
 
     created = False
@@ -171,6 +178,7 @@ def load_or_create_key(config_dir: Path | None = None) -> SigningKey:
             raise SigningError(
                 f"cannot write the signing key {path}: {exc.strerror or exc}",
                 hint=f"set ${CONFIG_ENV} to a writable folder",
+                reason=SigningFailure.KEY_STORAGE,
             ) from exc
 
     key = _load_private_key(path)
@@ -200,6 +208,7 @@ def load_or_create_key(config_dir: Path | None = None) -> SigningKey:
         raise SigningError(
             f"cannot write the public key next to {path}: {exc.strerror or exc}",
             hint=f"check that {config} is writable",
+            reason=SigningFailure.KEY_STORAGE,
         ) from exc
     return signing_key
 
@@ -211,6 +220,7 @@ def _load_public_key_file(path: Path) -> TrustedKey:
         raise SignatureError(
             f"cannot read the trusted key {path}: {exc.strerror or exc}",
             hint="check the path given to --trust-key",
+            reason=SignatureFailure.BAD_TRUSTED_KEY,
         ) from exc
     if b"PRIVATE KEY-----" in data:
         raise SignatureError(
@@ -218,6 +228,7 @@ def _load_public_key_file(path: Path) -> TrustedKey:
             "hold public keys",
             hint=f"trust {PUBLIC_KEY_FILENAME} instead (the public half), and keep the "
             "private key out of shared folders",
+            reason=SignatureFailure.BAD_TRUSTED_KEY,
         )
     try:
         key = serialization.load_pem_public_key(data)
@@ -226,11 +237,13 @@ def _load_public_key_file(path: Path) -> TrustedKey:
             f"{path} is not a PEM public key (expected '-----BEGIN PUBLIC KEY-----')",
             hint="export the signer's public key as PEM, e.g. "
             "'openssl pkey -in KEY -pubout', or remove the file from the trust folder",
+            reason=SignatureFailure.BAD_TRUSTED_KEY,
         ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise SignatureError(
             f"{path} holds a {type(key).__name__}, which Sigstore does not sign with",
             hint="trust an ECDSA (P-256/P-384/P-521), Ed25519 or RSA public key",
+            reason=SignatureFailure.BAD_TRUSTED_KEY,
         )
     return TrustedKey(hint=key_hint(key), public_key=key, source=path)
 
@@ -256,6 +269,7 @@ def load_public_keys(paths: Sequence[Path]) -> list[TrustedKey]:
                 f"trusted key path {path} does not exist",
                 hint="pass --trust-key with an existing PEM public key file or a folder "
                 "of *.pem / *.pub files",
+                reason=SignatureFailure.BAD_TRUSTED_KEY,
             )
         for file in files:
             trusted = _load_public_key_file(file)

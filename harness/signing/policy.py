@@ -26,10 +26,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from harness._internal.settings import TRUST_POLICY_ENV, trust_policy_file
-from harness.errors import SignatureError, TrustPolicyError, UntrustedSignerError
+from harness.errors import SignatureError, SignatureFailure, TrustPolicyError, UntrustedSignerError
 from harness.signing.identity import CertificateIdentity, IdentityRule
 from harness.signing.keys import (
     TrustedKey,
@@ -107,11 +108,16 @@ class TrustPolicy(BaseModel):
     def key_name(self, hint: str) -> str | None:
         return next((e.name for e in self.keys if e.key.hint == hint and e.name), None)
 
-    def match_identity(self, ident: CertificateIdentity) -> IdentityRule:
-        """The first rule accepting ``ident``; :class:`UntrustedSignerError` if none."""
+    def match_identity(self, cert: x509.Certificate) -> IdentityRule:
+        """The first rule accepting ``cert``; :class:`UntrustedSignerError` if none.
+
+        Each rule decides with sigstore's own policies; the error names the signer and,
+        per rule, why it did not match.
+        """
+        ident = CertificateIdentity.from_certificate(cert)
         reasons: list[str] = []
         for rule in self.identities:
-            reason = rule.mismatch(ident)
+            reason = rule.mismatch(cert)
             if reason is None:
                 return rule
             reasons.append(f"{rule.label}: {reason}")
@@ -124,6 +130,7 @@ class TrustPolicy(BaseModel):
             f"does not accept ({detail})",
             hint="if you trust that signer, add an [[identities]] entry for it to the trust "
             f"policy ({_DOCS}); otherwise do not trust the record",
+            reason=SignatureFailure.UNTRUSTED_SIGNER,
         )
 
     def sigstore_trusted_root(self) -> Any:

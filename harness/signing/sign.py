@@ -33,24 +33,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from sigstore.dsse import DigestSet, Statement, StatementBuilder, Subject, _sign
 from sigstore.errors import Error as SigstoreError
-from sigstore_models.bundle.v1 import Bundle, VerificationMaterial
-from sigstore_models.common.v1 import PublicKeyIdentifier
-from sigstore_models.intoto import Envelope as EnvelopeModel
 
-from harness.errors import SignatureError, SigningError
+from harness.errors import SignatureError, SigningError, SigningFailure
+from harness.signing._sigstore_compat import expired_errors, service_errors, sign_dsse_with_key
 from harness.signing.identity import CertificateIdentity, IdentityRule
 from harness.signing.keys import SigningKey
 from harness.signing.policy import TrustPolicy
 from harness.signing.verify import _SHA256_HEX, _parse_bundle, _verify_keyless
 
-PREDICATE_TYPE_RUN = "https://github.com/llm-safety-harness/harness/run-record/v1"
-"""The in-toto predicate type of a harness run record (the predicate is the record)."""
+if TYPE_CHECKING:
+    from sigstore.dsse import Statement, Subject
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+BUNDLE_MEDIA_TYPE: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 """Media type of the bundles we write: Sigstore bundle v0.3, JSON encoding."""
 
 IDENTITY_TOKEN_ENV = "SIGSTORE_ID_TOKEN"
@@ -58,10 +56,13 @@ IDENTITY_TOKEN_ENV = "SIGSTORE_ID_TOKEN"
 
 
 def _check_subjects(subjects: Mapping[str, str]) -> list[Subject]:
+    from sigstore.dsse import DigestSet, Subject
+
     if not subjects:
         raise SigningError(
             "nothing to sign: a statement needs at least one subject",
             hint="pass the signed files as {name: sha256-hex}",
+            reason=SigningFailure.BAD_STATEMENT,
         )
     out: list[Subject] = []
     for name in sorted(subjects):
@@ -70,11 +71,13 @@ def _check_subjects(subjects: Mapping[str, str]) -> list[Subject]:
             raise SigningError(
                 f"subject name {name!r} must be a non-empty string",
                 hint="name each subject after the file it stands for",
+                reason=SigningFailure.BAD_STATEMENT,
             )
         if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
             raise SigningError(
                 f"subject {name!r} has digest {digest!r}, which is not a sha256 hex digest",
                 hint="pass the 64-character lowercase hex sha256 of the file's bytes",
+                reason=SigningFailure.BAD_STATEMENT,
             )
         out.append(Subject(name=name, digest=DigestSet({"sha256": digest.lower()})))
     return out
@@ -84,16 +87,20 @@ def _build_statement(
     subjects: Mapping[str, str], predicate_type: str, predicate: dict[str, Any]
 ) -> tuple[Statement, Any]:
     """Check the inputs and build the in-toto Statement; also return the plain-JSON predicate."""
+    from sigstore.dsse import StatementBuilder
+
     subject_models = _check_subjects(subjects)
     if not isinstance(predicate_type, str) or not predicate_type:
         raise SigningError(
             "the predicate type must be a non-empty URI string",
-            hint=f"use {PREDICATE_TYPE_RUN!r} for run records",
+            hint="use the predicate type of the document signed (harness.record.PREDICATE_TYPE_RUN for run records)",
+            reason=SigningFailure.BAD_STATEMENT,
         )
     if not isinstance(predicate, dict):
         raise SigningError(
             f"the predicate must be a JSON object (dict), got {type(predicate).__name__}",
             hint="pass the run record as a dict",
+            reason=SigningFailure.BAD_STATEMENT,
         )
     try:
         expected = json.loads(json.dumps(predicate, allow_nan=False))
@@ -102,6 +109,7 @@ def _build_statement(
             f"the predicate is not plain JSON: {exc}",
             hint="convert values to JSON types (str, int, float, bool, None, list, dict) "
             "and replace NaN/inf before signing",
+            reason=SigningFailure.BAD_STATEMENT,
         ) from exc
     try:
         statement = (
@@ -115,6 +123,7 @@ def _build_statement(
         raise SigningError(
             f"could not build the in-toto statement: {exc}",
             hint="check the subjects and predicate",
+            reason=SigningFailure.BAD_STATEMENT,
         ) from exc
     return statement, expected
 
@@ -124,6 +133,7 @@ def _check_signed_predicate(payload: bytes, expected: Any) -> None:
         raise SigningError(
             "the predicate changed when serialised for signing",
             hint="use only plain JSON types in the run record",
+            reason=SigningFailure.BAD_STATEMENT,
         )
 
 
@@ -140,13 +150,18 @@ def sign_statement(
     exactly as given. Subjects are sorted by name so signing the same inputs twice
     yields the same statement bytes (the ECDSA signature itself is randomised).
     """
+    from sigstore_models.bundle.v1 import Bundle, VerificationMaterial
+    from sigstore_models.common.v1 import PublicKeyIdentifier
+    from sigstore_models.intoto import Envelope as EnvelopeModel
+
     statement, expected = _build_statement(subjects, predicate_type, predicate)
     try:
-        envelope = _sign(key.private_key, statement)
+        envelope = sign_dsse_with_key(key.private_key, statement)
     except SigstoreError as exc:
         raise SigningError(
             f"could not sign the in-toto statement: {exc}",
             hint="check the subjects and predicate",
+            reason=SigningFailure.BAD_STATEMENT,
         ) from exc
 
     # The public JSON form of sigstore's envelope, re-read into the sigstore_models type
@@ -190,6 +205,7 @@ def _identity_token(identity_token: str | None) -> Any:
                 f"be obtained: {exc}",
                 hint="in GitHub Actions, grant the job 'permissions: id-token: write'; "
                 + _KEY_INSTEAD,
+                reason=SigningFailure.NO_IDENTITY,
             ) from exc
     if not raw:
         raise SigningError(
@@ -199,6 +215,7 @@ def _identity_token(identity_token: str | None) -> Any:
             "CircleCI, Google Cloud)",
             hint=f"set {IDENTITY_TOKEN_ENV} to a token (e.g. from 'sigstore "
             "get-identity-token'), run in CI with an OIDC identity, " + _KEY_INSTEAD,
+            reason=SigningFailure.NO_IDENTITY,
         )
     try:
         return IdentityToken(raw)
@@ -208,6 +225,7 @@ def _identity_token(identity_token: str | None) -> Any:
             f"{origin} is not usable for Sigstore: {exc}",
             hint="get a fresh token with audience 'sigstore' (tokens expire within "
             "minutes), " + _KEY_INSTEAD,
+            reason=SigningFailure.INVALID_TOKEN,
         ) from exc
 
 
@@ -235,26 +253,30 @@ def sign_statement_keyless(
     :class:`SigningError` saying what to do, including how to sign with a key instead.
     """
     import requests
-    from sigstore._internal.fulcio.client import ExpiredCertificate, FulcioClientError
-    from sigstore._internal.rekor import RekorClientError
     from sigstore.models import ClientTrustConfig
-    from sigstore.oidc import ExpiredIdentity
     from sigstore.sign import SigningContext
 
     statement, expected = _build_statement(subjects, predicate_type, predicate)
     token = _identity_token(identity_token)
     instance = "staging" if staging else "production"
+    expired = expired_errors()
+    exchange: tuple[type[Exception], ...] = (
+        SigstoreError,
+        requests.RequestException,
+        *service_errors(),
+    )
     try:
         config = ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
         context = SigningContext.from_trust_config(config)
         with context.signer(token, cache=True) as signer:
             signed = signer.sign_dsse(statement)
-    except (ExpiredIdentity, ExpiredCertificate) as exc:
+    except expired as exc:
         raise SigningError(
             "the OIDC identity token expired before Sigstore issued a certificate",
             hint="get a fresh token and sign again right away, " + _KEY_INSTEAD,
+            reason=SigningFailure.TOKEN_EXPIRED,
         ) from exc
-    except (SigstoreError, requests.RequestException, FulcioClientError, RekorClientError) as exc:
+    except exchange as exc:
         detail = str(exc) or type(exc).__name__
         cause = exc.__cause__ or exc.__context__
         if cause is not None and str(cause):
@@ -265,12 +287,16 @@ def sign_statement_keyless(
             f"{detail}",
             hint="check network access to *.sigstore.dev (no network means no keyless "
             "signing), " + _KEY_INSTEAD,
+            reason=SigningFailure.SIGSTORE_UNREACHABLE,
         ) from exc
 
     data = signed.to_json().encode("utf-8")
     parsed = _parse_bundle(data)
     if parsed.dsse_envelope is None:  # pragma: no cover - sign_dsse always makes one
-        raise SigningError("sigstore returned a bundle without a DSSE envelope")
+        raise SigningError(
+            "sigstore returned a bundle without a DSSE envelope",
+            reason=SigningFailure.SIGSTORE_RESPONSE,
+        )
     _check_signed_predicate(parsed.dsse_envelope.payload, expected)
 
     ident = CertificateIdentity.from_certificate(signed.signing_certificate)
@@ -278,6 +304,7 @@ def sign_statement_keyless(
         raise SigningError(
             f"the Fulcio certificate names no identity or issuer ({ident.describe()})",
             hint=_KEY_INSTEAD.removeprefix("or "),
+            reason=SigningFailure.SIGSTORE_RESPONSE,
         )
     rule = IdentityRule(issuer=ident.issuer, san=ident.san)
     if staging:
@@ -295,5 +322,6 @@ def sign_statement_keyless(
                 hint="the pinned root is probably older than the key or certificate "
                 "Sigstore now uses: refresh it ('Refreshing the trust root' in "
                 "docs/trust-policy.md), " + _KEY_INSTEAD,
+                reason=SigningFailure.SELF_CHECK_FAILED,
             ) from exc
     return data

@@ -10,26 +10,36 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from pydantic import ValidationError
-from sigstore.dsse import Statement
 from sigstore.errors import Error as SigstoreError
-from sigstore_models.bundle.v1 import Bundle
-from sigstore_models.common.v1 import HashAlgorithm
 
-from harness.errors import SignatureError, TransparencyLogError, UntrustedSignerError
-from harness.signing.identity import CertificateIdentity
+from harness._internal.hashing import sha256_file
+from harness.errors import (
+    RecordError,
+    SignatureError,
+    SignatureFailure,
+    TransparencyLogError,
+    UntrustedSignerError,
+)
+from harness.signing._sigstore_compat import classify_verification_error
+from harness.signing.identity import CertificateIdentity, IdentityRejectedError
 from harness.signing.keys import PublicKey, TrustedKey, key_hint
 from harness.signing.policy import TrustPolicy
+
+if TYPE_CHECKING:
+    from sigstore_models.bundle.v1 import Bundle
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 """DSSE payload type of an in-toto Statement; anything else is not a statement."""
@@ -99,10 +109,13 @@ def _check_canonical_base64(data: bytes | str) -> None:
             raise SignatureError(
                 f"{name} is not standard base64 (characters outside the alphabet, or other padding)",
                 hint="the bundle was altered after signing; restore it from the dossier's copy",
+                reason=SignatureFailure.NON_CANONICAL_BASE64,
             )
 
 
 def _parse_bundle(data: bytes | str) -> Bundle:
+    from sigstore_models.bundle.v1 import Bundle
+
     try:
         return Bundle.from_json(data)
     except (ValidationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
@@ -113,6 +126,7 @@ def _parse_bundle(data: bytes | str) -> Bundle:
         raise SignatureError(
             f"not a valid Sigstore bundle{where}",
             hint="pass the .sigstore.json bundle file written when the record was signed",
+            reason=SignatureFailure.MALFORMED_BUNDLE,
         ) from exc
 
 
@@ -125,6 +139,7 @@ def _key_hint_of(bundle: Bundle) -> str | None:
             "so it cannot be checked against trusted keys",
             hint="verify it with a trust policy that lists the signer's OIDC identity "
             "('--trust-policy FILE', see docs/trust-policy.md)",
+            reason=SignatureFailure.KEYLESS_NEEDS_POLICY,
         )
     return material.public_key.hint or None
 
@@ -163,6 +178,7 @@ def _lookup(
             raise UntrustedSignerError(
                 f"this {what} names no signing key and no keys are trusted",
                 hint=_TRUST_HINT,
+                reason=SignatureFailure.UNTRUSTED_SIGNER,
             )
         return list(trusted)
     matches = [t for t in trusted if key_hint(t.public_key) == hint]
@@ -172,6 +188,7 @@ def _lookup(
             f"this {what} was signed by key {hint}, which is not in {where} "
             f"(trusted keys: {known})",
             hint=f"if you trust that signer, {_TRUST_HINT}; its hint must be {hint}",
+            reason=SignatureFailure.UNTRUSTED_SIGNER,
         )
     return matches[:1]
 
@@ -182,12 +199,14 @@ def _bad_signature(hint: str | None, candidates: Sequence[TrustedKey], what: str
             f"the {what} signature does not verify with any of the {len(candidates)} "
             "trusted keys: it was altered, or signed by a key you do not trust",
             hint="get an unaltered copy of the bundle, or " + _TRUST_HINT,
+            reason=SignatureFailure.BAD_SIGNATURE,
         )
     return SignatureError(
         f"the {what} signature does not verify with trusted key {hint} "
         f"(from {candidates[0].source}): the signed content or the signature was "
         "altered after signing",
         hint="get an unaltered copy of the bundle from its source; do not trust its contents",
+        reason=SignatureFailure.BAD_SIGNATURE,
     )
 
 
@@ -206,26 +225,35 @@ def _read_statement(payload: bytes) -> tuple[dict[str, str], str, dict[str, Any]
     signed statement must mean one thing.
     """
     hint = "the signer produced a malformed statement; ask them to re-sign the record"
+    bad = SignatureFailure.NOT_A_STATEMENT
+    from sigstore.dsse import Statement
+
     try:
         Statement(payload)
         doc = json.loads(payload, object_pairs_hook=_no_duplicate_keys)
     except SigstoreError as exc:
         raise SignatureError(
-            f"the signed payload is not an in-toto Statement v1: {exc}", hint=hint
+            f"the signed payload is not an in-toto Statement v1: {exc}", hint=hint, reason=bad
         ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SignatureError(f"the signed payload is not valid JSON: {exc}", hint=hint) from exc
+        raise SignatureError(
+            f"the signed payload is not valid JSON: {exc}", hint=hint, reason=bad
+        ) from exc
 
     subjects: dict[str, str] = {}
     for subject in doc["subject"]:
         name = subject.get("name")
         digest = subject.get("digest", {}).get("sha256")
         if not isinstance(name, str) or not name:
-            raise SignatureError("a statement subject has no name", hint=hint)
+            raise SignatureError("a statement subject has no name", hint=hint, reason=bad)
         if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
-            raise SignatureError(f"statement subject {name!r} has no sha256 digest", hint=hint)
+            raise SignatureError(
+                f"statement subject {name!r} has no sha256 digest", hint=hint, reason=bad
+            )
         if name in subjects:
-            raise SignatureError(f"statement subject {name!r} appears twice", hint=hint)
+            raise SignatureError(
+                f"statement subject {name!r} appears twice", hint=hint, reason=bad
+            )
         subjects[name] = digest.lower()
     predicate = doc.get("predicate")
     if predicate is None:
@@ -243,107 +271,43 @@ def _check_envelope_shape(payload_type: str, signatures: int) -> None:
             f"the DSSE payload type is {payload_type!r}, expected "
             f"{INTOTO_PAYLOAD_TYPE!r}: the envelope does not hold an in-toto statement",
             hint="pass a bundle made by 'harness' or another in-toto attestation signer",
+            reason=SignatureFailure.WRONG_PAYLOAD_TYPE,
         )
     if signatures != 1:
         raise SignatureError(
             f"the DSSE envelope has {signatures} signatures; exactly one is expected",
             hint="re-sign the record so the envelope carries a single signature",
+            reason=SignatureFailure.SIGNATURE_COUNT,
         )
 
 
 _UNALTERED = "get an unaltered copy of the bundle from its source; do not trust its contents"
-
-# sigstore-python's verification failures, by message prefix, as errors a user can act
-# on. Anything not listed is reported with sigstore's own words.
-_KEYLESS_FAILURES: tuple[tuple[str, type[SignatureError], str, str], ...] = (
-    (
-        "DSSE: invalid signature",
-        SignatureError,
-        "the DSSE signature does not verify with the key in the bundle's Fulcio "
-        "certificate: the statement, its payload type or the signature was altered",
-        _UNALTERED,
-    ),
-    (
-        "Signature is invalid for input",
-        SignatureError,
-        "the message signature does not verify with the key in the bundle's Fulcio "
-        "certificate: the file or the signature was altered after signing",
-        "pass the exact file that was signed; " + _UNALTERED,
-    ),
-    (
-        "Bundle message digest mismatch",
-        SignatureError,
-        "the bundle signs a different file: its message digest does not match the artifact",
-        "pass the exact file that was signed, unmodified",
-    ),
-    (
-        "log entry payload hash does not match bundle",
-        TransparencyLogError,
-        "the transparency log (Rekor) entry records a different statement than the "
-        "bundle's DSSE envelope: the envelope was changed after it was logged",
-        _UNALTERED,
-    ),
-    (
-        "log entry signatures do not match bundle",
-        TransparencyLogError,
-        "the transparency log (Rekor) entry records a different signature than the "
-        "bundle's DSSE envelope: the signature was replaced after the entry was logged",
-        _UNALTERED,
-    ),
-    (
-        "transparency log entry is inconsistent with other materials",
-        TransparencyLogError,
-        "the transparency log (Rekor) entry does not match the bundle's signed content "
-        "and certificate: the bundle was changed after it was logged",
-        _UNALTERED,
-    ),
-    (
-        "invalid log entry",
-        TransparencyLogError,
-        "the transparency log (Rekor) entry's inclusion proof or signed timestamp does "
-        "not verify against the log keys in the trust root",
-        _UNALTERED,
-    ),
-    (
-        "failed to build timestamp certificate chain",
-        SignatureError,
-        "the signing certificate does not chain to a Fulcio CA of the trust root at "
-        "the time of signing",
-        "if the bundle is genuine and newer than the pinned trust root, refresh the root "
-        "('Refreshing the trust root' in docs/trust-policy.md); otherwise do not trust it",
-    ),
-    (
-        "failed to verify SCT",
-        SignatureError,
-        "the signing certificate's certificate-transparency proof (SCT) does not verify "
-        "against the CT log keys of the trust root",
-        _UNALTERED,
-    ),
-    (
-        "not enough sources of verified time",
-        SignatureError,
-        "the bundle proves no signing time: it has no transparency log entry with a "
-        "signed promise and no trusted timestamp",
-        "keyless bundles need their Rekor entry; " + _UNALTERED,
-    ),
-)
+_TLOG_FAILURES = frozenset({SignatureFailure.TLOG_MISMATCH, SignatureFailure.TLOG_INVALID})
 
 
 def _keyless_failure(exc: Exception, policy: TrustPolicy) -> SignatureError:
-    text = str(exc)
-    if text.startswith("certificate identity rejected by the trust policy"):
+    """sigstore's verification error as one of ours, with a reason and a hint.
+
+    An identity rule's refusal is recognised by its class; sigstore's own failures by
+    their wording (:mod:`._sigstore_compat`); anything else keeps sigstore's words.
+    """
+    if isinstance(exc, IdentityRejectedError):
         return UntrustedSignerError(
-            text.replace("the trust policy", policy.where, 1),
+            f"certificate identity rejected by {policy.where}: {exc.why}",
             hint="add an [[identities]] entry for the signer to the trust policy "
             "(docs/trust-policy.md) if you trust it",
+            reason=SignatureFailure.UNTRUSTED_SIGNER,
         )
-    for prefix, cls, message, hint in _KEYLESS_FAILURES:
-        if text.startswith(prefix):
-            return cls(f"{message} (sigstore: {text})", hint=hint)
+    text = str(exc)
+    known = classify_verification_error(exc)
+    if known is not None:
+        cls = TransparencyLogError if known.reason in _TLOG_FAILURES else SignatureError
+        return cls(f"{known.message} (sigstore: {text})", hint=known.hint, reason=known.reason)
     return SignatureError(
         f"the keyless bundle does not verify against the Sigstore trust root "
         f"{policy.trusted_root}: {text}",
         hint=_UNALTERED,
+        reason=SignatureFailure.KEYLESS_REJECTED,
     )
 
 
@@ -359,10 +323,10 @@ def _load_keyless(data: bytes | str, policy: TrustPolicy) -> tuple[Any, Any, Any
         raise SignatureError(
             f"not a valid Sigstore bundle: {exc}",
             hint="pass the .sigstore.json bundle file written when the record was signed",
+            reason=SignatureFailure.MALFORMED_BUNDLE,
         ) from exc
-    ident = CertificateIdentity.from_certificate(cert)
-    rule = policy.match_identity(ident)
-    return parsed, ident, rule
+    rule = policy.match_identity(cert)
+    return parsed, CertificateIdentity.from_certificate(cert), rule
 
 
 def _verify_keyless(
@@ -385,6 +349,8 @@ def _verify_keyless(
         payload_type, payload = verifier.verify_dsse(parsed, rule)
     except SigstoreBaseError as exc:
         raise _keyless_failure(exc, policy) from exc
+    from sigstore_models.bundle.v1 import Bundle
+
     envelope = Bundle.from_json(data).dsse_envelope
     _check_envelope_shape(payload_type, len(envelope.signatures) if envelope else 0)
     subjects, predicate_type, predicate = _read_statement(payload)
@@ -427,6 +393,7 @@ def verify_bundle(
             "does not carry a signed statement",
             hint="check you passed the run record's bundle (<record>.sigstore.json); "
             "message-signature bundles are checked against the signed file instead",
+            reason=SignatureFailure.WRONG_BUNDLE_KIND,
         )
     policy = _as_policy(trusted)
     if parsed.verification_material.public_key is None and policy is not None:
@@ -456,12 +423,13 @@ def verify_bundle(
 
 
 _DIGESTS = {
-    HashAlgorithm.SHA2_256: hashlib.sha256,
-    HashAlgorithm.SHA2_384: hashlib.sha384,
-    HashAlgorithm.SHA2_512: hashlib.sha512,
-    HashAlgorithm.SHA3_256: hashlib.sha3_256,
-    HashAlgorithm.SHA3_384: hashlib.sha3_384,
+    "SHA2_256": hashlib.sha256,
+    "SHA2_384": hashlib.sha384,
+    "SHA2_512": hashlib.sha512,
+    "SHA3_256": hashlib.sha3_256,
+    "SHA3_384": hashlib.sha3_384,
 }
+"""Message digest algorithms of a bundle, by the name of sigstore_models' HashAlgorithm."""
 
 
 def verify_message_bundle(
@@ -483,6 +451,7 @@ def verify_message_bundle(
         raise SignatureError(
             "this bundle holds a DSSE envelope, not a message signature",
             hint="verify it as a statement bundle (verify_bundle / 'harness verify')",
+            reason=SignatureFailure.WRONG_BUNDLE_KIND,
         )
     policy = _as_policy(trusted)
     if parsed.verification_material.public_key is None and policy is not None:
@@ -497,17 +466,19 @@ def verify_message_bundle(
     hint = _key_hint_of(parsed)
     if message.message_digest is not None:
         algorithm = message.message_digest.algorithm
-        hasher = _DIGESTS.get(algorithm)
+        hasher = _DIGESTS.get(algorithm.name)
         if hasher is None:
             raise SignatureError(
                 f"the bundle's message digest uses {algorithm.value}, which is not supported",
                 hint="re-sign with SHA2_256",
+                reason=SignatureFailure.UNSUPPORTED_DIGEST,
             )
         if hasher(artifact).digest() != message.message_digest.digest:
             raise SignatureError(
                 "the bundle signs a different file: its message digest does not match "
                 f"the artifact ({algorithm.value} {hasher(artifact).hexdigest()})",
                 hint="pass the exact file that was signed, unmodified",
+                reason=SignatureFailure.MESSAGE_DIGEST_MISMATCH,
             )
     keys = policy.trusted_keys if policy is not None else trusted
     where = policy.where if policy is not None else "the trust store"
@@ -518,3 +489,84 @@ def verify_message_bundle(
     if signer is None:
         raise _bad_signature(hint, candidates, "message")
     return f"key:{key_hint(signer.public_key)}"
+
+
+@dataclass(frozen=True)
+class AttestationWords:
+    """How :func:`verify_attestation` names what it checks, so each caller keeps its words.
+
+    ``wrong_predicate`` follows ``predicate type '<type>'`` in the message when the
+    bundle signs another kind of document. ``labels`` name files in messages (keyed by
+    subject name, plus ``bundle_label`` for the bundle): ``<label> <path> is missing``
+    and ``the <label> was altered after signing``; unlabelled files read ``<path> is
+    missing`` and ``<subject name> was altered after signing``.
+    """
+
+    wrong_predicate: str
+    wrong_predicate_hint: str = "the bundle signs something else"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    bundle_label: str | None = None
+    restore_hint: str = "restore it from a copy of the dossier"
+
+
+def _located(err: SignatureError, where: Path) -> SignatureError:
+    """``err`` again (same class, hint and reason), its message prefixed with ``where``."""
+    located = copy.copy(err)
+    located.message = f"{where}: {err.message}"
+    located.args = (located.message,)
+    return located
+
+
+def verify_attestation(
+    bundle: Path,
+    trusted: Trusted,
+    predicate_type: str,
+    subjects: Mapping[str, Path],
+    *,
+    words: AttestationWords | None = None,
+) -> VerifiedStatement:
+    """Verify ``bundle``, then the digests of the files it signs: the one skeleton for
+    every signed document (run records, dossier events).
+
+    In order, each failure raised as soon as it is found:
+
+    1. every file is present (the first subject, the bundle, then the other subjects,
+       the order a reader looks for them): :class:`RecordError`;
+    2. the bundle verifies and ``trusted`` accepts its signer (:func:`verify_bundle`):
+       its :class:`SignatureError`, the message prefixed with the bundle's path;
+    3. the statement's predicate type is ``predicate_type``: :class:`SignatureError`
+       with reason :attr:`SignatureFailure.WRONG_PREDICATE`;
+    4. each file's sha256 equals the digest signed for its subject name:
+       :class:`RecordError` naming the file (the signature is fine; the file changed).
+
+    Files the statement signs but ``subjects`` does not name are not checked here.
+    """
+    words = words or AttestationWords(wrong_predicate=f"is not {predicate_type!r}")
+    ordered = list(subjects.items())
+    present = [(words.labels.get(name), path) for name, path in ordered[:1]]
+    present.append((words.bundle_label, bundle))
+    present += [(words.labels.get(name), path) for name, path in ordered[1:]]
+    for label, path in present:
+        if not path.is_file():
+            what = f"{label} {path}" if label else f"{path}"
+            raise RecordError(f"{what} is missing", hint=words.restore_hint)
+    try:
+        statement = verify_bundle(bundle.read_bytes(), trusted)
+    except SignatureError as exc:
+        raise _located(exc, bundle) from None
+    if statement.predicate_type != predicate_type:
+        raise SignatureError(
+            f"{bundle}: predicate type {statement.predicate_type!r} {words.wrong_predicate}",
+            hint=words.wrong_predicate_hint,
+            reason=SignatureFailure.WRONG_PREDICATE,
+        )
+    for name, path in ordered:
+        digest = sha256_file(path)
+        signed = statement.subjects.get(name)
+        if signed != digest:
+            label = words.labels.get(name)
+            raise RecordError(
+                f"{path}: sha256 {digest} does not match the signed digest {signed}",
+                hint=f"the {label} was altered after signing" if label else f"{name} was altered after signing",
+            )
+    return statement
