@@ -257,13 +257,15 @@ def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Trusted) -> tu
         path = loaded.resolve(signer.key)
         try:
             (key,) = load_public_keys([path])
-        except (SignatureError, ValueError) as e:
-            return None, f"cannot read the signer key {signer.key}: {getattr(e, 'message', e)}"
+        except SignatureError as e:
+            return None, f"cannot read the signer key {signer.key}: {e.message}"
+        except ValueError as e:  # more than one key in the file
+            return None, f"cannot read the signer key {signer.key}: {e}"
         if signer.key_hint is not None and key.hint != signer.key_hint:
             return None, (f"{signer.key} holds key {key.hint}, but the claim pins {signer.key_hint}: "
                           "the key file is not the one the claim names")
         return TrustPolicy.from_keys([key]), None
-    pool = list(getattr(trusted, "trusted_keys", None) or trusted or [])
+    pool = list(trusted.trusted_keys if isinstance(trusted, TrustPolicy) else trusted)
     try:
         pool += default_trust_store()
     except SignatureError:
@@ -507,7 +509,7 @@ def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, re
                           f"{report.entries} entr{'y' if report.entries == 1 else 'ies'}, hash chain intact, "
                           f"every signature trusted; head {report.head}", kind="evidence"))
     if new_run_id is not None:  # the run made for this check, whatever else the dossier holds
-        entries = [e for e in entries if getattr(e, "run_id", None) == new_run_id]
+        entries = [e for e in entries if isinstance(e, Entry) and e.run_id == new_run_id]
     assert official.seal is not None  # checked against its seal by _check_package
     entry, caveat = _pick_entry(entries, official.seal.seal, claim, dossier)
     if entry is None:

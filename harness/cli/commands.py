@@ -171,7 +171,8 @@ def cmd_dossier(args: argparse.Namespace) -> int:
     from harness.dossier import Dossier, verify_dossier
     from harness.report import terminal as render
 
-    d = Dossier.for_package(getattr(args, "package", None) or args.entry.partition("@")[0], args.dossiers)
+    d = Dossier.for_package(args.entry.partition("@")[0] if args.dossier_command == "approve" else args.package,
+                            args.dossiers)
     if args.dossier_command == "verify":
         report = verify_dossier(d, [] if args.chain_only else _trusted(args), expect_head=args.expect_head,
                           chain_only=args.chain_only)

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.packages.manifest import RefusalSpec
+
 if TYPE_CHECKING:
     from rich.table import Table as RichTable
 
@@ -242,9 +244,10 @@ def print_package(p: Package) -> None:
     if p.seal:
         sm = p.seal.summary
         c.print(escape(f"samples: {sm.samples}; languages ({len(sm.languages)}): {', '.join(sm.languages)}; categories: {len(sm.categories)}"))
-    c.print(escape(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {getattr(m.scorer, 'patterns', None) or getattr(m.scorer, 'model', '')}"))
+    what = m.scorer.patterns if isinstance(m.scorer, RefusalSpec) else m.scorer.model
+    c.print(escape(f"seed {m.seed}; generation {m.generation.model_dump()}; scorer {m.scorer.kind} {what}"))
     c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
-    validation = getattr(m.scorer, "validation", None)
+    validation = m.scorer.validation
     c.print(f"scorer validation: {escape(validation) if validation else 'none recorded'}")
     shown = m.data if len(m.data) <= 12 else m.data[:10]
     for s in shown:

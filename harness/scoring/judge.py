@@ -78,7 +78,7 @@ class JudgeScorer(Scorer):
         self.judgements: list[Judgement] = []
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        serial = int(getattr(backend, "concurrency", 1) or 1) <= 1
+        serial = backend.concurrency <= 1
         self._generate_lock = threading.Lock() if serial else None
         check_identity(spec, backend)
 
