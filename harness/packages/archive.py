@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json, sha256_file
 from harness._internal.settings import cache_dir
 from harness.errors import HarnessError, PackageError, SealError
@@ -35,10 +36,8 @@ INDEX_NAME = "ARCHIVE.json"
 SUFFIX = ".harness.tar.gz"
 
 
-class ArchiveIndex(BaseModel):
+class ArchiveIndex(Frozen):
     """``harness-package/ARCHIVE.json``, schema version 1: what the archive claims to hold."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = ARCHIVE_SCHEMA_VERSION
     package: str

@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat import asn1
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
 from sigstore.errors import VerificationError
+
+from harness._internal.frozen import Frozen
 
 if TYPE_CHECKING:
     from sigstore.verify.policy import VerificationPolicy
@@ -157,15 +159,13 @@ class CertificateIdentity:
 # ----------------------------------------------------------------- policy entries
 
 
-class IdentityRule(BaseModel):
+class IdentityRule(Frozen):
     """One accepted keyless signer: an OIDC issuer plus an exact SAN or a CI workflow.
 
     Exactly one of ``san`` or ``repository`` is given. ``ref`` and ``workflow`` narrow
     a repository rule to one git ref (``refs/heads/main``, ``refs/tags/v1``) and one
     workflow file of that repository (``.github/workflows/eval.yml``).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str | None = None
     issuer: str

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, ValidationError, field_validator, model_validator
 
+from harness._internal.frozen import Frozen
 from harness._internal.settings import TRUST_POLICY_ENV, trust_policy_file
 from harness.errors import SignatureError, SignatureFailure, TrustPolicyError, UntrustedSignerError
 from harness.signing.identity import CertificateIdentity, IdentityRule
@@ -59,23 +60,23 @@ _DOCS = "see docs/trust-policy.md"
 _REFRESH_HINT = "see 'Refreshing the trust root' in docs/trust-policy.md"
 
 
-class PolicyKey(BaseModel):
+class PolicyKey(Frozen):
     """One accepted signing key, with the name the policy gives it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # keys are cryptography objects
 
     name: str | None = None
     key: TrustedKey
 
 
-class TrustPolicy(BaseModel):
+class TrustPolicy(Frozen):
     """What an auditor accepts: signing keys, Sigstore identities and the trust root.
 
     Pass it as ``trusted`` to :func:`harness.signing.verify.verify_bundle`. Build it with
     :func:`load_trust_policy` (from a file) or :meth:`from_keys`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # keys are cryptography objects
 
     keys: tuple[PolicyKey, ...] = ()
     identities: tuple[IdentityRule, ...] = ()
@@ -213,9 +214,7 @@ def load_trusted_root(path: Path | None = None) -> Any:
     return _load_root(str(resolved), digest)
 
 
-class _KeyEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _KeyEntry(Frozen):
     name: str | None = None
     path: str | None = None
     hint: str | None = None
@@ -232,9 +231,7 @@ class _KeyEntry(BaseModel):
         return self
 
 
-class _PolicyFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _PolicyFile(Frozen):
     schema_version: int
     trusted_root: str | None = None
     keys: tuple[_KeyEntry, ...] = ()
