@@ -28,7 +28,7 @@ class OpenAIBackend(Backend):
     a fake answer. The API key is read from an environment variable and kept only in
     memory: it is never part of the identity, the record or any log line.
 
-    HTTP goes through :mod:`harness._http` (asyncio, keep-alive): :meth:`generate_many`
+    HTTP goes through :mod:`harness.backends._http` (asyncio, keep-alive): :meth:`generate_many`
     keeps ``concurrency`` requests in flight from one thread; :meth:`generate` is the
     same code for one request, on an event loop private to the calling thread.
     """

@@ -19,6 +19,7 @@ from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json
 from harness.packages.manifest import Baseline
 from harness.scoring.base import ScorerInfo
+from harness.scoring.metrics import MetricValue
 
 EVENT_SCHEMA_VERSION: Final[Literal[1]] = 1
 BUNDLE_SUFFIX = ".sigstore.json"
@@ -162,16 +163,9 @@ class RescoredOutputs(Frozen):
     content_sha256: str
 
 
-class RescoredMetric(Frozen):
+class RescoredMetric(MetricValue):
     """A metric recomputed from the re-scored verdicts, beside the original run's value."""
 
-    metric: str
-    group: str
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    successes: int
     original: float | None
     delta: float | None
 

@@ -58,7 +58,7 @@ def _verify(src: DataSource, path: Path, origin: str, known: str | None = None) 
     if size > MAX_DATA_BYTES:
         raise DataError(
             f"data source {src.id!r}: {path} is {size} bytes, over the {MAX_DATA_BYTES} byte limit",
-            hint="split the data or raise harness.data.MAX_DATA_BYTES deliberately",
+            hint="split the data or raise harness.packages.data.MAX_DATA_BYTES deliberately",
         )
     digest = known or sha256_file(path)
     if digest != src.sha256:
