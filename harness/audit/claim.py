@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness._internal.clock import now_seconds
 from harness._internal.hashing import sha256_file
@@ -40,6 +40,7 @@ from harness.audit.claim_file import (
     PackageRef,
     SignerSpec,
 )
+from harness.audit.claim_result import ALPHA, CONFIDENCE, ClaimResult, Comparison, GroupRow, Step
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.verify import verify_dossier
 from harness.errors import (
@@ -65,21 +66,6 @@ from harness.signing.keys import default_trust_store, load_public_keys
 from harness.signing.policy import TrustPolicy
 from harness.signing.verify import Trusted, verify_bundle
 
-ALPHA = 0.05
-"""Below this binomial-test p-value the claim is inconsistent with our run (two-sided, 5%)."""
-
-CONFIDENCE = 0.95
-"""Confidence of the interval shown for our estimate (Clopper-Pearson, exact)."""
-
-EXIT_CODES = {"consistent": 0, "inconsistent": 1, "unverifiable": 6}
-"""``harness claim check`` exit status per verdict: 2 stays "bad input" (e.g. a bad claim file),
-3 to 5 belong to runs and reproductions, so every status means one thing across commands."""
-
-Verdict = Literal["consistent", "inconsistent", "unverifiable"]
-Outcome = Literal["passed", "failed", "not checked", "not applicable"]
-
-
-
 # --------------------------------------------------------------------------- statistics
 
 
@@ -93,137 +79,6 @@ def matches_claimed(recorded: float, claimed: float) -> bool:
     decimals = 0 if "e" in text else len(text.split(".")[1].rstrip("0")) if "." in text else 0
     decimals = min(decimals, 6)
     return bool(abs(recorded - claimed) <= 0.5 * 10 ** (-decimals) + 1e-9)
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class Step:
-    """One verification step and its outcome, as the report lists it.
-
-    ``kind`` says what a failure means: ``claim`` (a statement of the claim is false:
-    the verdict is inconsistent) or ``evidence`` (our own evidence is unusable: the
-    verdict is unverifiable).
-    """
-
-    id: str
-    title: str
-    outcome: Outcome
-    detail: str
-    kind: Literal["claim", "evidence"] = "claim"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "outcome": self.outcome, "detail": self.detail, "kind": self.kind}
-
-
-@dataclass
-class GroupRow:
-    """Our figures (and the vendor's, when its record verified) for one group."""
-
-    group: str
-    n: int
-    successes: int
-    value: float
-    ci_low: float
-    ci_high: float
-    vendor_value: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "n": self.n, "successes": self.successes, "value": round(self.value, 6),
-                "ci_low": round(self.ci_low, 6), "ci_high": round(self.ci_high, 6),
-                "vendor_value": None if self.vendor_value is None else round(self.vendor_value, 6)}
-
-
-@dataclass
-class Comparison:
-    """The claimed value against our run's count."""
-
-    claimed: float
-    group: str
-    n: int
-    successes: int
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    alpha: float = ALPHA
-    confidence: float = CONFIDENCE
-
-    @property
-    def consistent(self) -> bool:
-        return self.p_value >= self.alpha
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"claimed": self.claimed, "group": self.group, "n": self.n, "successes": self.successes,
-                "estimate": round(self.estimate, 6), "ci_low": round(self.ci_low, 6), "ci_high": round(self.ci_high, 6),
-                "confidence": self.confidence, "p_value": self.p_value, "alpha": self.alpha,
-                "test": "exact two-sided binomial test of our count against the claimed rate"}
-
-
-@dataclass
-class ClaimResult:
-    """Everything a claim check found; the reports are rendered from this alone."""
-
-    claim: Claim
-    claim_path: str
-    claim_sha256: str
-    checked_at: str
-    harness_version: str
-    steps: list[Step] = field(default_factory=list)
-    comparison: Comparison | None = None
-    our_run: dict[str, Any] | None = None
-    vendor_run: dict[str, Any] | None = None
-    languages: list[GroupRow] = field(default_factory=list)
-    categories: list[GroupRow] = field(default_factory=list)
-    limitations: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> Verdict:
-        if any(s.outcome == "failed" and s.kind == "claim" for s in self.steps):
-            return "inconsistent"
-        if self.comparison is None or any(
-            s.outcome == "not checked" or (s.outcome == "failed" and s.kind == "evidence") for s in self.steps
-        ):
-            return "unverifiable"
-        return "consistent"
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
-
-    def reasons(self) -> list[str]:
-        """The steps that decided the verdict, in words."""
-        v = self.verdict
-        if v == "inconsistent":
-            return [f"{s.title}: {s.detail}" for s in self.steps if s.outcome == "failed" and s.kind == "claim"]
-        if v == "unverifiable":
-            out = [f"{s.title}: {s.detail}" for s in self.steps
-                   if s.outcome == "not checked" or (s.outcome == "failed" and s.kind == "evidence")]
-            if self.comparison is None and not out:
-                out.append("no run of ours could be compared with the claim")
-            return out
-        return ["every applicable check passed and our run does not contradict the claimed value"]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": 1,
-            "verdict": self.verdict,
-            "exit_code": self.exit_code,
-            "reasons": self.reasons(),
-            "claim": self.claim.model_dump(mode="json"),
-            "claim_path": self.claim_path,
-            "claim_sha256": self.claim_sha256,
-            "checked_at": self.checked_at,
-            "harness_version": self.harness_version,
-            "steps": [s.as_dict() for s in self.steps],
-            "comparison": self.comparison.as_dict() if self.comparison else None,
-            "our_run": self.our_run,
-            "vendor_run": self.vendor_run,
-            "languages": [r.as_dict() for r in self.languages],
-            "categories": [r.as_dict() for r in self.categories],
-            "limitations": self.limitations,
-        }
 
 
 # --------------------------------------------------------------------------- checking

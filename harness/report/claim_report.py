@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._internal.files import atomic_write
-from harness.audit.claim import ALPHA, CONFIDENCE, EXIT_CODES, ClaimResult, GroupRow
+from harness.audit.claim_result import ALPHA, CONFIDENCE, EXIT_CODES, ClaimResult, GroupRow
 
 MARKDOWN_NAME = "claim-report.md"
 HTML_NAME = "claim-report.html"
