@@ -9,6 +9,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+SIGSTORE_FIXTURES = SHARED / "fixtures" / "sigstore"
+"""Real Sigstore bundles (see its SOURCE.md), read in place, never copied into the repo."""
+needs_sigstore_fixtures = pytest.mark.skipif(
+    not SIGSTORE_FIXTURES.is_dir(),
+    reason=f"Sigstore fixture bundles not found at {SIGSTORE_FIXTURES} (they live beside the repo, "
+    "in ../shared/fixtures/sigstore, and are never copied into it)",
+)
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+BEACON_REPO = "sigstore-conformance/extremely-dangerous-public-oidc-beacon"
+"""The workflow that signed the conformance bundles (../shared/fixtures/sigstore/SOURCE.md)."""
 
 
 @pytest.fixture(autouse=True)

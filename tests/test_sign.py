@@ -39,12 +39,10 @@ from harness.errors import (
 from harness.record import PREDICATE_TYPE_RUN
 from harness.signing.verify import _pae as harness_pae
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"Sigstore fixture bundles not found at {FIXTURES} (they live beside the repo, "
-    "in ../shared/fixtures/sigstore, and are never copied into it)",
-)
+from .conftest import SIGSTORE_FIXTURES, needs_sigstore_fixtures
+
+FIXTURES = SIGSTORE_FIXTURES
+needs_fixtures = needs_sigstore_fixtures
 DSSE_FAIL = ["dsse-invalid-sig_fail", "dsse-mismatch-envelope_fail", "dsse-mismatch-sig_fail"]
 
 RECORD_SHA = hashlib.sha256(b"record").hexdigest()

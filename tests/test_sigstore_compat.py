@@ -34,15 +34,12 @@ from harness import signing
 from harness.errors import SignatureError, SignatureFailure, TransparencyLogError
 from harness.signing import _sigstore_compat as compat
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"Sigstore fixture bundles not found at {FIXTURES} (they live beside the repo, "
-    "in ../shared/fixtures/sigstore, and are never copied into it)",
-)
+from .conftest import BEACON_REPO, GITHUB_ISSUER, SIGSTORE_FIXTURES, needs_sigstore_fixtures
 
-GITHUB = "https://token.actions.githubusercontent.com"
-BEACON_REPO = "sigstore-conformance/extremely-dangerous-public-oidc-beacon"
+FIXTURES = SIGSTORE_FIXTURES
+needs_fixtures = needs_sigstore_fixtures
+
+GITHUB = GITHUB_ISSUER
 SIGSTORE_SOURCE = Path(sigstore.__file__).parent
 
 

@@ -42,16 +42,13 @@ from harness.signing import policy as policy_module
 from harness.signing._sigstore_compat import bundled_trusted_root
 from harness.signing.identity import IdentityRejectedError
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sigstore"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"Sigstore fixture bundles not found at {FIXTURES} (they live beside the repo, "
-    "in ../shared/fixtures/sigstore, and are never copied into it)",
-)
+from .conftest import BEACON_REPO, GITHUB_ISSUER, SIGSTORE_FIXTURES, needs_sigstore_fixtures
 
-GITHUB = "https://token.actions.githubusercontent.com"
-BEACON_REPO = "sigstore-conformance/extremely-dangerous-public-oidc-beacon"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = SIGSTORE_FIXTURES
+needs_fixtures = needs_sigstore_fixtures
+
+GITHUB = GITHUB_ISSUER
 BEACON_WORKFLOW = ".github/workflows/extremely-dangerous-oidc-beacon.yml"
 BEACON_SAN = f"https://github.com/{BEACON_REPO}/{BEACON_WORKFLOW}@refs/heads/main"
 A_TXT_SHA = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
