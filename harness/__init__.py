@@ -31,6 +31,7 @@ from harness._internal.version import __version__
 if TYPE_CHECKING:
     from harness.backends.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
     from harness.backends.load import load_backend, open_backend
+    from harness.diagnose.diagnosis import DiagnoseOptions, DiagnosisResult, diagnose
     from harness.diff import DiffReport, diff_refs, diff_runs
     from harness.dossier.log import Dossier
     from harness.dossier.runs import VerifyResult, verify_record
@@ -52,6 +53,9 @@ _HOMES = {
     "ModelIdentity": "harness.backends.base",
     "load_backend": "harness.backends.load",
     "open_backend": "harness.backends.load",
+    "DiagnoseOptions": "harness.diagnose.diagnosis",
+    "DiagnosisResult": "harness.diagnose.diagnosis",
+    "diagnose": "harness.diagnose.diagnosis",
     "DiffReport": "harness.diff",
     "diff_refs": "harness.diff",
     "diff_runs": "harness.diff",
@@ -86,6 +90,8 @@ _HOMES = {
 __all__ = [
     "__version__",
     "Backend",
+    "DiagnoseOptions",
+    "DiagnosisResult",
     "DiffReport",
     "Dossier",
     "DossierReport",
@@ -103,6 +109,7 @@ __all__ = [
     "TrustPolicy",
     "VerifyResult",
     "check_package",
+    "diagnose",
     "diff_refs",
     "diff_runs",
     "execute",

@@ -2,8 +2,10 @@
 
 Inputs are compared section by section (package, data, lockfile, harness, model,
 engine, parameters, seeds, scorer) so that a score difference comes with its likely
-causes. Metric deltas get a paired bootstrap interval over the samples both runs
-share; verdict flips are listed by sample id.
+causes. A metric's delta is tested on the pairs when both runs scored the same samples
+of the same package (exact McNemar, Newcombe's paired interval), and otherwise as two
+independent proportions (Newcombe's unpaired interval), labelled so; the p-values of
+all deltas are adjusted together (Holm). Verdict flips are listed by sample id.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,14 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.dossier.refs import run_files_of
-from harness.packages.manifest import Bootstrap
 from harness.record import RunRecord, parse_output_line, parse_record
-from harness.scoring.metrics import Scored, metric_outcome
-from harness.scoring.stats import paired_ci_from_counts
+from harness.scoring.metrics import MetricValue, Scored, metric_outcome
+from harness.scoring.stats import (
+    ADJUSTMENT,
+    ALPHA,
+    Difference,
+    holm,
+    paired_difference,
+    unpaired_difference,
+)
 
 SECTIONS = ("package", "data", "lockfile", "harness", "platform", "model", "engine", "generation", "seeds", "scorer")
-_RESAMPLES = 2000
-_SEED = 20240601
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,10 @@ class Change:
 
 @dataclass(frozen=True)
 class MetricDelta:
+    """b - a for one metric and group. ``paired``: both runs scored exactly these
+    ``paired_n`` samples, and the test is McNemar's; otherwise the two runs' counts are
+    compared as independent samples. ``significant``: ``p_adjusted`` < 0.05 (Holm)."""
+
     metric: str
     group: str
     a: float
@@ -50,6 +59,10 @@ class MetricDelta:
     ci_high: float
     significant: bool
     paired_n: int
+    paired: bool = True
+    method: str = ""
+    p_value: float = 1.0
+    p_adjusted: float = 1.0
 
 
 @dataclass
@@ -63,6 +76,14 @@ class DiffReport:
     metrics: list[MetricDelta] = field(default_factory=list)
     only_in_a: int = 0
     only_in_b: int = 0
+    subset_a: bool = False
+    subset_b: bool = False
+    adjustment: str = ADJUSTMENT
+
+    @property
+    def paired(self) -> bool:
+        """Whether every metric delta was tested on pairs of the same samples."""
+        return bool(self.metrics) and all(m.paired for m in self.metrics)
 
     @property
     def no_change(self) -> bool:
@@ -84,6 +105,10 @@ class DiffReport:
             "first_flips": [{"id": i, "a": a, "b": b} for i, a, b in self.flips[:10]],
             "samples_only_in_a": self.only_in_a,
             "samples_only_in_b": self.only_in_b,
+            "subset_a": self.subset_a,
+            "subset_b": self.subset_b,
+            "paired": self.paired,
+            "adjustment": self.adjustment,
             "metrics": [m.__dict__ for m in self.metrics],
         }
 
@@ -224,24 +249,25 @@ def diff_runs(
             if fa.get(key) != fb.get(key):
                 report.changes.append(Change(section, key or section, fa.get(key), fb.get(key)))
     report.outputs_identical = a.outputs.content_sha256 == b.outputs.content_sha256
+    report.subset_a, report.subset_b = a.is_subset, b.is_subset
 
     mb = {(m.metric, m.group): m for m in b.metrics}
+    found: list[tuple[MetricValue, MetricValue, Difference]] = []
     if report.outputs_identical and all(
         (other := mb.get((m.metric, m.group))) is None or other.n == m.n for m in a.metrics
     ):
-        # Same content digest: the same samples, answers and verdicts. Every paired
-        # difference is zero, so each metric's paired CI is [0, 0] over the n samples
-        # the records already count; reading 2 x 100,000 lines would only confirm that.
+        # Same content digest: the same samples, answers and verdicts, so every pair is
+        # concordant and the 2x2 table is the record's own counts; reading 2 x 100,000
+        # lines would only confirm that.
         for m in a.metrics:
             other = mb.get((m.metric, m.group))
             if other is not None:
-                delta = other.value - m.value
-                report.metrics.append(MetricDelta(m.metric, m.group, m.value, other.value, round(delta, 6),
-                                                  0.0, 0.0, False, m.n))
+                found.append((m, other, paired_difference(m.successes, 0, 0, m.n - m.successes)))
+        _add_deltas(report, found)
         return report
     sa = _read_compact(outputs_a)
     sb = _read_compact(outputs_b)
-    common = list(sa.keys() & sb.keys())
+    common = list(sa.keys() & sb.keys()) if a.package.name == b.package.name else []
     report.only_in_a = len(sa) - len(common)
     report.only_in_b = len(sb) - len(common)
     # Column-wise, in C loops (map, zip, compress, Counter): the per-sample work of a
@@ -256,51 +282,48 @@ def diff_runs(
     tally = Counter(zip(map(itemgetter(_VERDICT, _EXPECTED, _LANGUAGE, _CATEGORY), xa),
                         map(itemgetter(_VERDICT, _EXPECTED), xb), strict=True))
 
-    by_metric: dict[str, dict[str, dict[float, int]]] = {}
+    by_metric: dict[str, dict[str, list[int]]] = {}
     for m in a.metrics:
         other = mb.get((m.metric, m.group))
         if other is None:
             continue
         if m.metric not in by_metric:
-            by_metric[m.metric] = _diffs_by_group(m.metric, tally)
-        lo, hi, n = _paired_ci(by_metric[m.metric].get(m.group, {}))
-        if n == 0:  # no per-sample data: combine the two CIs as if independent
-            half = math.hypot((m.ci_high - m.ci_low) / 2, (other.ci_high - other.ci_low) / 2)
-            lo, hi = other.value - m.value - half, other.value - m.value + half
-        delta = other.value - m.value
-        significant = not (lo <= 0.0 <= hi) and delta != 0.0
-        report.metrics.append(
-            MetricDelta(m.metric, m.group, m.value, other.value, round(delta, 6), round(lo, 6), round(hi, 6), significant, n)
-        )
+            by_metric[m.metric] = _tables_by_group(m.metric, tally)
+        both, only_a, only_b, neither = by_metric[m.metric].get(m.group, [0, 0, 0, 0])
+        n = both + only_a + only_b + neither
+        if n and n == m.n == other.n:  # both runs scored exactly these samples: test the pairs
+            found.append((m, other, paired_difference(both, only_a, only_b, neither)))
+        else:
+            found.append((m, other, unpaired_difference(m.successes, m.n, other.successes, other.n)))
+    _add_deltas(report, found)
     return report
 
 
-def _diffs_by_group(metric: str, tally: Counter[tuple[Any, ...]]) -> dict[str, dict[float, int]]:
-    """Per group, how many samples the metric counts in both runs with each paired difference b - a.
+def _add_deltas(report: DiffReport, found: list[tuple[MetricValue, MetricValue, Difference]]) -> None:
+    """Adjust the p-values of every delta together (Holm) and add the deltas to the report."""
+    adjusted = holm([d.p_value for _, _, d in found])
+    for (m, other, d), p_adj in zip(found, adjusted, strict=True):
+        report.metrics.append(MetricDelta(
+            m.metric, m.group, m.value, other.value, round(other.value - m.value, 6), round(d.ci_low, 6),
+            round(d.ci_high, 6), p_adj < ALPHA and other.value != m.value, d.n_a if d.paired else 0,
+            paired=d.paired, method=d.method, p_value=round(d.p_value, 6), p_adjusted=round(p_adj, 6),
+        ))
 
-    The bootstrap only needs these counts (see :func:`harness.scoring.stats.paired_delta_ci`), so the
-    per-sample pairs are never built. Groups follow run a's language and category.
-    """
-    out: dict[str, dict[float, int]] = {"overall": {}}
+
+def _tables_by_group(metric: str, tally: Counter[tuple[Any, ...]]) -> dict[str, list[int]]:
+    """Per group, the 2x2 table of the samples the metric counts in both runs: how many
+    succeed in both, only in a, only in b, in neither. Groups follow run a's language and
+    category; the per-sample pairs are never built."""
+    out: dict[str, list[int]] = {}
     for ((va, ea, lang, cat), (vb, eb)), k in tally.items():
         oa = metric_outcome(metric, Scored("", lang, cat, ea, va))
         ob = metric_outcome(metric, Scored("", lang, cat, eb, vb))
         if oa is None or ob is None:
             continue
-        d = float(ob) - float(oa)
+        cell = 0 if oa and ob else 1 if oa else 2 if ob else 3
         for key in ("overall", f"language:{lang}", f"category:{cat}"):
-            group = out.setdefault(key, {})
-            group[d] = group.get(d, 0) + k
+            out.setdefault(key, [0, 0, 0, 0])[cell] += k
     return out
-
-
-def _paired_ci(diff_counts: dict[float, int]) -> tuple[float, float, int]:
-    """Bootstrap the difference over samples counted by the metric in both runs."""
-    n = sum(diff_counts.values())
-    if n == 0:
-        return 0.0, 0.0, 0
-    lo, hi = paired_ci_from_counts(diff_counts, n, Bootstrap(resamples=_RESAMPLES), _SEED)
-    return lo, hi, n
 
 
 def diff_refs(a: str | Path, b: str | Path, *, dossiers_dir: Path | None = None) -> DiffReport:

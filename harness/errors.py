@@ -211,6 +211,38 @@ class DossierError(HarnessError):
     exit_code = 1
 
 
+class CheckpointFailure(enum.StrEnum):
+    """Why a dossier checkpoint was refused, as a value callers can test instead of matching text."""
+
+    UNSPECIFIED = "unspecified"
+    MALFORMED = "malformed"
+    """Not a C2SP checkpoint (lines, tree size, root hash, signature lines)."""
+    BAD_SIGNATURE = "bad-signature"
+    """A signature by a trusted key (or its Sigstore bundle) does not verify: the note was altered."""
+    UNTRUSTED_SIGNER = "untrusted-signer"
+    """No signature on it is by a signer the verifier trusts."""
+    WRONG_ORIGIN = "wrong-origin"
+    """The checkpoint names another dossier (origin line)."""
+    INCONSISTENT = "inconsistent"
+    """The log is not an extension of the checkpoint: shorter, forked or rewritten."""
+
+
+class CheckpointError(DossierError):
+    """A dossier checkpoint is malformed, unsigned, or does not match the log; ``reason`` says which."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 reason: CheckpointFailure = CheckpointFailure.UNSPECIFIED) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class BadReferenceError(DossierError):
+    """A ``PACKAGE@N`` that names no entry (or an entry of the wrong kind): bad input, not a
+    failed verification, so scripts can tell a typo from a tampered dossier."""
+
+    exit_code = 2
+
+
 class RunIncompleteError(HarnessError):
     """Some samples could not be generated; the run is recorded as incomplete."""
 

@@ -16,8 +16,10 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, ValidationError
 
+from harness._internal.files import NotRegularFileError, read_regular
 from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import canonical_digest, canonical_json
+from harness._internal.strictjson import check_strict, loads_strict
 from harness.backends.base import ModelIdentity
 from harness.environment import HarnessInfo, LockRef, PlatformInfo
 from harness.errors import RecordError
@@ -64,9 +66,14 @@ class GenerationParams(Frozen):
     stop: tuple[str, ...]
 
 
-class SeedPlan(Frozen):
+class SeedPlan(Sparse):
     """Every seed of the run, each derived from ``run`` by one rule (``sample_rule`` states
-    it for the per-sample seeds; the others use the same rule with their own purpose)."""
+    it for the per-sample seeds; the others use the same rule with their own purpose).
+
+    ``purposes`` lists every consumer of randomness the run had, each seeded by the same
+    rule with that purpose (records before it existed do not have it; theirs were
+    python, numpy, torch, order, sample:<id> and the bootstrap's ``bootstrap:<metric>:<group>``).
+    """
 
     run: int
     python: int
@@ -74,6 +81,7 @@ class SeedPlan(Frozen):
     torch: int
     order: int
     sample_rule: str
+    purposes: tuple[str, ...] | None = None
 
 
 class Overrides(Sparse):
@@ -84,9 +92,17 @@ class Overrides(Sparse):
     temperature: float | None = None
     top_p: float | None = None
     limit: int | None = None
+    sample_ids: str | None = None
+    """sha256 of the ``--sample-ids`` file's id list (sorted, one per line), when one was given."""
+    filters: tuple[str, ...] | None = None
+    """``--filter FIELD=VALUE`` terms, e.g. ``("language=hi",)``."""
 
     def is_empty(self) -> bool:
         return not self.model_fields_set
+
+    def selects_subset(self) -> bool:
+        """Whether these overrides ran only part of the package's samples."""
+        return self.limit is not None or self.sample_ids is not None or bool(self.filters)
 
 
 class Resume(Frozen):
@@ -135,6 +151,12 @@ class RunRecord(Frozen):
     resumes: list[Resume] = Field(default_factory=list)
     """One item per resumption after an interruption."""
 
+    @property
+    def is_subset(self) -> bool:
+        """Whether the run covered only part of the package (``--limit``, ``--sample-ids``,
+        ``--filter``): its numbers describe that subset, never the whole benchmark."""
+        return self.overrides.selects_subset()
+
     def metric(self, metric: str, group: str = "overall") -> MetricValue | None:
         """The value of ``metric`` for ``group``, if the run computed it."""
         return next((m for m in self.metrics if m.metric == metric and m.group == group), None)
@@ -148,10 +170,15 @@ class RunRecord(Frozen):
 
 def parse_record(path: Path) -> RunRecord:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)  # a FIFO or device in a received folder is refused, not waited on
     except FileNotFoundError:
         raise RecordError(f"record {path} does not exist", hint="give the path of a record.json or a dossier entry") from None
+    except NotRegularFileError as e:
+        raise RecordError(f"record {path} is a {e.kind}, not a regular file", hint="give the path of a record.json") from None
+    except OSError as e:
+        raise RecordError(f"cannot read record {path}: {e.strerror or e}") from None
     try:
+        check_strict(raw)  # duplicate keys or NaN: two parsers could read two different records
         return RunRecord.model_validate_json(raw)
     except ValidationError as e:
         first = e.errors()[0]
@@ -200,8 +227,8 @@ def parse_output_line(path: Path, n: int, raw: bytes) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
+        obj = loads_strict(line)
+    except ValueError as e:
         raise RecordError(f"{path} line {n} is not valid JSON: {e}", hint="the outputs file is damaged") from None
     if not isinstance(obj, dict):
         raise RecordError(f"{path} line {n} is not a JSON object", hint="the outputs file is damaged")

@@ -35,7 +35,6 @@ from harness.journal import (
     commit_run,
     config_key,
     missing,
-    read_journal,
     recover_commit,
 )
 from harness.packages.data import Sample
@@ -97,6 +96,11 @@ class RunOptions:
     dossiers_dir: Path | None = None
     config_dir: Path | None = None
     limit: int | None = None
+    """A stratified subset of about this many samples (drawn from the run seed)."""
+    sample_ids: Path | tuple[str, ...] | None = None
+    """Only these ids (a file of one id per line, or the ids)."""
+    filters: tuple[str, ...] = ()
+    """``FIELD=VALUE`` terms (language, category, expected, id); all must match."""
     progress: bool = True
     resume: ResumeMode = "auto"
     purpose: str = "run"
@@ -137,7 +141,7 @@ def run_package(opts: RunOptions) -> RunResult:
     """One complete run of a package: the plan from ``opts``, then :func:`run_plan`."""
     plan = RunPlan.from_package(opts.package, mirror=opts.mirror, seed=opts.seed, max_tokens=opts.max_tokens,
                                 temperature=opts.temperature, top_p=opts.top_p, limit=opts.limit,
-                                purpose=opts.purpose)
+                                sample_ids=opts.sample_ids, filters=opts.filters, purpose=opts.purpose)
     return run_plan(plan, opts)
 
 
@@ -174,6 +178,7 @@ def execute(
         "package": m.name, "seal": plan.package.seal.seal if plan.package.seal else None,
         "model": {"backend": identity.backend, "name": identity.name, "digest": identity.digest},
         "generation": plan.generation.model_dump(mode="json"), "seed": plan.run_seed, "limit": plan.limit,
+        "subset": _ids_key(plan) if plan.is_subset else None,
         "scorer": scorer.describe().model_dump(mode="json"), "samples": len(plan.samples),
         "purpose": plan.purpose,
     })
@@ -204,7 +209,8 @@ def _run_in(
         state = None
     if state is None and resume == "require":
         raise JournalError(
-            f"there is no unfinished run of {m.name} with this model and configuration to resume",
+            f"there is no unfinished run of {m.name} with this model and configuration to resume"
+            + "".join(f"\n  {n}" for n in work.notices),
             hint="run without --resume to start one",
         )
     done: list[dict[str, Any]] = []
@@ -215,19 +221,20 @@ def _run_in(
                          samples=len(samples))
         work.write_state(state)
     else:
-        done = read_journal(work.journal)
+        done = work.read_journal(state)
         state = state.model_copy(update={
             "resumes": [*state.resumes, Resume(at=plan.started_at, samples_done=len(done))]})
         work.write_state(state)
         notices.append(f"resuming run {state.run_id}: {len(done)} of {len(samples)} samples were already done")
+    notices.extend(work.notices)  # work state this machine did not write: set aside, reported, never resumed
     todo = missing(samples, done)
     _preload("numpy", "harness.signing.sign", "sigstore.dsse", "sigstore_models.bundle.v1")
-    with Journal(work.journal) as journal:
+    with work.open_journal(state) as journal:
         try:
             lines = done + generate_all(backend, todo, plan.generation, plan.run_seed, scorer, journal, progress)
         except KeyboardInterrupt:
             journal.close()
-            saved = len(read_journal(work.journal))
+            saved = len(work.read_journal(state))
             raise RunInterruptedError(
                 f"interrupted: {saved} of {len(samples)} samples are saved in the journal of run {state.run_id}",
                 hint="run the same command again to resume (or add --fresh to start over)",
@@ -238,15 +245,15 @@ def _run_in(
             hint="start over with --fresh",
         )
 
-    run_seed = plan.run_seed
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
-    metrics = compute_metrics(scored, m.metrics, m.bootstrap, run_seed, overall=not (m.compare and not m.compare.overall))
+    confidence = m.bootstrap.confidence
+    metrics = compute_metrics(scored, m.metrics, confidence, overall=not (m.compare and not m.compare.overall))
     comparisons: list[Comparison] = []
     if m.compare:
         pair_of = {s.id: s.pair_id or s.id for s in samples}
         comparisons = compare_languages(scored, [pair_of[x.id] for x in scored], m.compare.reference_language,
-                                        m.compare.metrics, m.bootstrap, run_seed)
-    verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest])
+                                        m.compare.metrics, confidence)
+    verdicts = check_baselines(m.baselines, metrics, [identity.name, identity.digest], m.gate_rule, confidence)
     errors = sum(1 for x in lines if x["verdict"] == "error")
     unparsed = sum(1 for x in lines if x["verdict"] == "unparsed")
     prev_seq, prev_digest = dossier.head()
@@ -290,9 +297,14 @@ def _run_in(
     if prev_entry is not None:
         prev_record = dossier.record_of(prev_entry)
         previous = diff_runs(prev_record, record, dossier.root / prev_entry.outputs.path, out_path)
-    entry = commit_run(work, dossier, record, signed.bundle)
+    entry, record = commit_run(work, dossier, record, signed.bundle, signer)
     return RunResult(record=record, entry=entry, dossier=dossier, previous=previous, key_created=signed.key_created,
                      notices=notices)
+
+
+def _ids_key(plan: RunPlan) -> str:
+    """The digest of a subset's ids: two subsets of one size never share a journal."""
+    return sha256_bytes("".join(f"{s.id}\n" for s in sorted(plan.samples, key=lambda s: s.id)).encode())
 
 
 def generate_all(

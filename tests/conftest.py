@@ -28,6 +28,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("HARNESS_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("HARNESS_DOSSIERS", str(base / "dossiers"))
+    monkeypatch.setenv("HARNESS_CHECKPOINTS_DIR", str(base / "checkpoints"))  # per test, even where a test shares a config
     monkeypatch.delenv("HARNESS_DATA_MIRROR", raising=False)
     monkeypatch.delenv("HARNESS_PACKAGES", raising=False)
     monkeypatch.delenv("HARNESS_LOCKFILES", raising=False)

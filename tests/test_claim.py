@@ -1,9 +1,12 @@
 """Procurement claim checks end to end on the embedded model, the claim parser, the report.
 
-One run of mini-safety (first 40 samples: Bengali and English) is made through
+One run of mini-safety (all 120 samples, the package's own settings: a vendor run of
+part of the benchmark cannot support a claim) is made through
 ``check_claim(..., run=True)``; every other check reads that dossier. The vendor's
 record is that run's record re-signed with a "vendor" key, or altered and re-signed
-where a test needs a record that says something else.
+where a test needs a record that says something else. The reviewer pins the vendor's
+key (``vendor_trusted`` / ``--vendor-key``); the copy shipped in the claim folder is
+never what makes a signature count.
 """
 
 from __future__ import annotations
@@ -29,11 +32,10 @@ from harness.errors import ClaimError, HarnessError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, PREDICATE_TYPE_RUN, RECORD_NAME, parse_record
 from harness.report.claim_report import to_html, to_markdown, write_reports
 from harness.scoring.stats import binomial_test, clopper_pearson
-from harness.signing.keys import default_trust_store, load_or_create_key
+from harness.signing.keys import default_trust_store, load_or_create_key, load_public_keys
 from harness.signing.policy import TrustPolicy
 
 REPO = Path(__file__).resolve().parents[1]
-LIMIT = 40
 
 
 # ------------------------------------------------------------------ the shared run
@@ -51,7 +53,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         load_or_create_key()  # our key, in our trust store
         claim = _write_claim(base / "bootstrap", value=0.5)
-        first = check_claim(load_claim(claim), _opts(base, run=True, run_options={"limit": LIMIT, "max_tokens": 16}))
+        first = check_claim(load_claim(claim), _opts(base, run=True))
     finally:
         for k, v in saved.items():
             if v is None:
@@ -76,6 +78,11 @@ def _our_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         env = request.getfixturevalue("env")
         monkeypatch.setenv("HARNESS_CONFIG_DIR", str(env["base"] / "config"))
         monkeypatch.setenv("HARNESS_DOSSIERS", str(env["base"] / "dossiers"))
+
+
+def _pin(env: dict[str, Any], key: sign.SigningKey | None = None) -> TrustPolicy:
+    """The vendor's key as the reviewer pins it (what --vendor-key does)."""
+    return TrustPolicy.from_keys(load_public_keys([(key or env["vendor_key"]).public_key_path]))
 
 
 def _opts(base: Path, **kw: Any) -> CheckOptions:
@@ -148,27 +155,29 @@ def _steps(result: Any) -> dict[str, str]:
 def test_run_made_by_the_check_is_in_the_dossier_and_compared(env: dict[str, Any]) -> None:
     first = env["first"]
     assert _steps(first)["our-new-run"] == "passed" and _steps(first)["our-dossier"] == "passed"
-    assert first.our_run["overrides"] == {"limit": LIMIT, "max_tokens": 16}
-    assert any("overrides" in x for x in first.limitations)
+    assert first.our_run["overrides"] == {}
+    assert not any("overrides" in x for x in first.limitations)
     k, n = env["overall"].successes, env["overall"].n
-    assert first.comparison is not None and (first.comparison.successes, first.comparison.n) == (k, n) == (k, 20)
-    assert {r.group for r in first.languages} == {"language:bn", "language:en"}
+    assert first.comparison is not None and (first.comparison.successes, first.comparison.n) == (k, n) == (k, 60)
+    assert {r.group for r in first.languages} == {f"language:{x}" for x in ("bn", "en", "es", "fr", "hi", "ta")}
 
 
 def test_matching_claim_with_a_verified_vendor_record_is_consistent(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     claim = _with_vendor(env, "match")
     out = env["base"] / "match" / "report"
-    rc = main(["claim", "check", str(claim), "--packages", str(env["base"] / "packages"), "--report-dir", str(out), "--json"])
+    rc = main(["claim", "check", str(claim), "--packages", str(env["base"] / "packages"), "--report-dir", str(out), "--json",
+               "--vendor-key", str(env["vendor_key"].public_key_path)])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["verdict"] == "consistent", doc["reasons"]
     outcomes = {s["id"]: s["outcome"] for s in doc["steps"]}
-    for step in ("claim-file", "package", "vendor-signature", "vendor-signer", "vendor-outputs", "vendor-seal",
-                 "vendor-model", "vendor-metric", "our-dossier", "our-run", "comparison"):
+    for step in ("claim-file", "package", "vendor-signature", "vendor-signer", "vendor-protocol", "vendor-outputs",
+                 "vendor-seal", "vendor-model", "vendor-metric", "our-dossier", "our-run", "comparison"):
         assert outcomes[step] == "passed", (step, doc["steps"])
     cmp = doc["comparison"]
     assert cmp["p_value"] > 0.5 and cmp["ci_low"] <= env["overall"].value <= cmp["ci_high"]
-    assert {r["group"] for r in doc["languages"]} == {"language:bn", "language:en"}
+    assert {r["group"] for r in doc["languages"]} >= {"language:bn", "language:en"}
     assert all(r["vendor_value"] is not None for r in doc["languages"])
+    assert doc["vendor_shipped_key"] == {"path": "vendor.pub.pem", "hint": env["vendor_key"].hint, "verified": False}
     md = (out / "claim-report.md").read_text(encoding="utf-8")
     assert "**Verdict: CONSISTENT**" in md and "## Per-language results" in md and "| bn |" in md
 
@@ -190,7 +199,7 @@ def test_claim_far_outside_the_ci_is_inconsistent(env: dict[str, Any], capsys: p
 
 def test_vendor_record_signed_by_an_untrusted_key(env: dict[str, Any]) -> None:
     claim = _with_vendor(env, "mallory", sign_with=env["mallory_key"])  # the claim names the vendor's key
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     steps = {s.id: s for s in res.steps}
     assert steps["vendor-signer"].outcome == "failed"
     assert env["mallory_key"].hint in steps["vendor-signer"].detail
@@ -198,7 +207,7 @@ def test_vendor_record_signed_by_an_untrusted_key(env: dict[str, Any]) -> None:
     assert res.verdict == "inconsistent" and res.exit_code == 1
     html_text, md = to_html(res), to_markdown(res)
     assert "Vendor record signer identity" in html_text and "FAILED" in html_text
-    assert "the record was not signed by key file vendor.pub.pem" in md
+    assert "the record was not signed by the vendor signer you pinned" in md
 
 
 def test_signer_named_by_sigstore_identity_rejects_a_key_signed_record(env: dict[str, Any]) -> None:
@@ -206,7 +215,7 @@ def test_signer_named_by_sigstore_identity_rejects_a_key_signed_record(env: dict
     text = claim.read_text(encoding="utf-8").split("[vendor_record.signer]")[0]
     claim.write_text(text + '[vendor_record.signer.sigstore]\nissuer = "https://token.actions.githubusercontent.com"\n'
                      'repository = "example-corp/evals"\n', encoding="utf-8")
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     steps = {s.id: s for s in res.steps}
     assert steps["vendor-signer"].outcome == "failed" and "example-corp/evals" in steps["vendor-signer"].detail
     assert res.verdict == "inconsistent"
@@ -230,7 +239,7 @@ def test_signer_pinned_by_hint_alone_needs_the_key(env: dict[str, Any], capsys: 
 
 def test_vendor_record_with_another_package_seal(env: dict[str, Any]) -> None:
     claim = _with_vendor(env, "reseal", seal="f" * 64)
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     steps = {s.id: s for s in res.steps}
     assert steps["vendor-signature"].outcome == "passed" and steps["vendor-signer"].outcome == "passed"
     assert steps["vendor-seal"].outcome == "failed" and "f" * 64 in steps["vendor-seal"].detail
@@ -240,13 +249,13 @@ def test_vendor_record_with_another_package_seal(env: dict[str, Any]) -> None:
 
 def test_vendor_record_altered_after_signing(env: dict[str, Any]) -> None:
     claim = _with_vendor(env, "altered", tamper_after_signing=True)
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     assert _steps(res)["vendor-signature"] == "failed" and res.verdict == "inconsistent"
 
 
 def test_vendor_record_stating_another_value(env: dict[str, Any]) -> None:
     claim = _with_vendor(env, "other-value", value=round(env["overall"].value - 0.1, 2))
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     assert _steps(res)["vendor-metric"] == "failed" and res.verdict == "inconsistent"
 
 
@@ -435,7 +444,7 @@ def _png_pixels(path: Path) -> tuple[int, int, set[bytes]]:
 @pytest.mark.slow
 def test_html_report_renders_in_headless_chromium(env: dict[str, Any], chromium: str, tmp_path: Path) -> None:
     claim = _with_vendor(env, "render")
-    res = check_claim(load_claim(claim), _opts(env["base"]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
     assert res.verdict == "consistent"
     page = write_reports(res, tmp_path / "report")["html"]
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
@@ -453,3 +462,130 @@ def test_html_report_renders_in_headless_chromium(env: dict[str, Any], chromium:
     assert '<table id="per-language">' in dom
     table = dom.split('<table id="per-language">', 1)[1].split("</table>", 1)[0]
     assert "<td>bn</td>" in table and "<td>en</td>" in table
+
+
+# ------------------------------------------------------------------ a hostile claimant (issue 14)
+
+
+def _signed_vendor(env: dict[str, Any], name: str, raw: bytes, *, predicate: dict[str, Any] | None = None,
+                   outputs: bytes | None = None) -> Path:
+    """A claim folder whose vendor record is ``raw``, signed by the vendor key over exactly those bytes."""
+    folder = env["base"] / name
+    run = folder / "vendor-run"
+    run.mkdir(parents=True, exist_ok=True)
+    out = outputs if outputs is not None else (env["run_dir"] / OUTPUTS_NAME).read_bytes()
+    (run / OUTPUTS_NAME).write_bytes(out)
+    (run / RECORD_NAME).write_bytes(raw)
+    bundle = sign.sign_statement({RECORD_NAME: _sha(raw), OUTPUTS_NAME: _sha(out)}, PREDICATE_TYPE_RUN,
+                                 predicate if predicate is not None else {"run_id": env["record"].run_id},
+                                 env["vendor_key"])
+    (run / BUNDLE_NAME).write_bytes(bundle)
+    extra = '[vendor_record]\nrecord = "vendor-run/record.json"\noutputs = "vendor-run/outputs.jsonl"\n'
+    return _write_claim(folder, value=env["overall"].value, extra=extra, model_digest=env["record"].model.digest)
+
+
+def test_a_key_shipped_in_the_claim_folder_authenticates_nothing(env: dict[str, Any]) -> None:
+    claim = _with_vendor(env, "shipped-key")  # the claim names vendor.pub.pem, which it ships itself
+    res = check_claim(load_claim(claim), _opts(env["base"]))  # the reviewer pinned no vendor key
+    steps = {s.id: s for s in res.steps}
+    assert steps["vendor-signer"].outcome != "passed" and res.verdict == "unverifiable"
+    assert steps["vendor-metric"].outcome == "not checked"
+    assert res.vendor_shipped_key == {"path": "vendor.pub.pem", "hint": env["vendor_key"].hint, "verified": False}
+    assert "UNVERIFIED" in to_markdown(res)
+
+
+@pytest.mark.parametrize("path", ["../claims/record.json", "vendor-run/../../x/record.json", "/etc/passwd"])
+def test_a_claim_path_outside_its_folder_is_refused(tmp_path: Path, path: str) -> None:
+    claim = _write_claim(tmp_path / "c", value=0.5, extra=f'[vendor_record]\nrecord = "{path}"\n')
+    with pytest.raises(ClaimError, match="claim folder|absolute"):
+        load_claim(claim)
+
+
+def test_a_claim_path_through_a_symlink_out_of_its_folder_is_refused(env: dict[str, Any], tmp_path: Path) -> None:
+    claim = _with_vendor(env, "symlinked")
+    run = claim.parent / "vendor-run"
+    shutil.rmtree(run)
+    run.symlink_to(env["run_dir"])  # our own run, outside the claim folder, passed off as the vendor's
+    with pytest.raises(ClaimError, match="outside the claim folder"):
+        check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+
+
+def test_a_subset_vendor_run_cannot_make_a_claim_consistent(env: dict[str, Any]) -> None:
+    from harness.record import Overrides
+
+    rec = env["record"].model_copy(update={"overrides": Overrides(limit=40)})
+    claim = _signed_vendor(env, "subset", rec.to_bytes())
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+    steps = {s.id: s.outcome for s in res.steps}
+    assert steps["vendor-signer"] == "passed" and steps["vendor-protocol"] == "failed"
+    assert res.verdict != "consistent"
+    assert res.vendor_run is not None and res.vendor_run["subset"] is True
+
+
+def test_vendor_totals_that_its_outputs_do_not_give(env: dict[str, Any]) -> None:
+    rec = env["record"]
+    m0 = rec.metrics[0]
+    bumped = [m.model_copy(update={"successes": m.successes + 1}) if m is m0 else m for m in rec.metrics]
+    claim = _signed_vendor(env, "recount", rec.model_copy(update={"metrics": bumped}).to_bytes())
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+    steps = {s.id: s for s in res.steps}
+    assert steps["vendor-outputs"].outcome == "failed" and m0.metric in steps["vendor-outputs"].detail
+    assert res.verdict == "inconsistent"
+
+
+def test_vendor_outputs_missing_samples_of_the_package(env: dict[str, Any]) -> None:
+    lines = (env["run_dir"] / OUTPUTS_NAME).read_bytes().splitlines(keepends=True)
+    claim = _signed_vendor(env, "fewer", env["record"].to_bytes(), outputs=b"".join(lines[:-1]))
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+    assert {s.id: s.outcome for s in res.steps}["vendor-outputs"] == "failed" and res.verdict == "inconsistent"
+
+
+def test_a_signed_predicate_contradicting_the_record(env: dict[str, Any]) -> None:
+    rec = env["record"]
+    claim = _signed_vendor(env, "predicate", rec.to_bytes(),
+                           predicate={"run_id": rec.run_id, "seal": "f" * 64, "model_digest": rec.model.digest})
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+    steps = {s.id: s for s in res.steps}
+    assert steps["vendor-signature"].outcome == "failed" and "predicate" in steps["vendor-signature"].detail
+    assert res.verdict == "inconsistent"
+
+
+def test_a_record_with_duplicate_keys_is_refused(env: dict[str, Any]) -> None:
+    raw = env["record"].to_bytes()
+    twice = b'{"status":"incomplete",' + raw[1:]  # Python would keep the last "status", others the first
+    claim = _signed_vendor(env, "dupes", twice)
+    res = check_claim(load_claim(claim), _opts(env["base"], vendor_trusted=_pin(env)))
+    steps = {s.id: s for s in res.steps}
+    assert steps["vendor-signature"].outcome == "failed" and "duplicate" in steps["vendor-signature"].detail
+    assert res.verdict == "inconsistent"
+
+
+def test_vendor_key_on_the_command_line(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    claim = _with_vendor(env, "cli-pin")
+    base = ["claim", "check", str(claim), "--packages", str(env["base"] / "packages"), "--json",
+            "--report-dir", str(env["base"] / "cli-pin" / "r")]
+    assert main(base) == 6  # not pinned: unverifiable
+    capsys.readouterr()
+    assert main([*base, "--vendor-key", str(env["mallory_key"].public_key_path)]) == 1  # pinned, another signer
+    doc = json.loads(capsys.readouterr().out)
+    assert {s["id"]: s["outcome"] for s in doc["steps"]}["vendor-signer"] == "failed"
+    assert main([*base, "--vendor-identity", "issuer=https://token.actions.githubusercontent.com"]) == 2
+    assert "vendor-identity" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pin", ["real", "other"])
+def test_official_package_pinned_in_the_trust_policy(env: dict[str, Any], tmp_path: Path, pin: str) -> None:
+    from harness.signing.policy import OfficialPackage, PackageStatus
+
+    seal = env["record"].package.seal if pin == "real" else "e" * 64
+    policy = TrustPolicy.from_keys(default_trust_store()).model_copy(
+        update={"official_packages": (OfficialPackage(name="mini-safety", seal=seal),)})
+    claim = _write_claim(tmp_path / "c", value=env["overall"].value, model_digest=env["record"].model.digest)
+    res = check_claim(load_claim(claim), CheckOptions(trusted=policy, dossiers_dir=env["base"] / "dossiers",
+                                                      packages_dir=env["base"] / "packages"))
+    if pin == "real":
+        assert res.package_status is PackageStatus.OFFICIAL and _steps(res)["package"] == "passed"
+        assert res.our_run is not None and res.our_run["package_status"] == "official"
+    else:
+        assert res.package_status is PackageStatus.NOT_OFFICIAL and _steps(res)["package"] == "failed"
+        assert res.verdict == "unverifiable" and res.as_dict()["package_status"] == "not-official"

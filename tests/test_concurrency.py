@@ -20,6 +20,7 @@ from harness.dossier.log import Dossier
 from harness.dossier.verify import verify_dossier
 from harness.record import OUTPUTS_NAME, PREDICATE_TYPE_RUN, RunRecord, parse_record
 from harness.run import RunOptions, run_package
+from harness.signing.signers import KeySigner
 
 from .fake_openai import FakeOpenAI
 
@@ -45,7 +46,7 @@ def _worker(dossier_root: str, template_dir: str, config_dir: str, worker: int, 
         shutil.copyfile(outputs, out)
         subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: sha256_file(out)}
         bundle = sign.sign_statement(subjects, PREDICATE_TYPE_RUN, {"run_id": run_id}, key)
-        d.add_run(record, bundle, out)
+        d.add_run(record, bundle, out, checkpoint=KeySigner(Path(config_dir)))  # a checkpoint after each append
 
 
 @pytest.fixture

@@ -1,16 +1,15 @@
 """The diff's fast outputs reader and column-wise comparison against the straightforward one.
 
 `harness.diff` reads outputs lines in the harness's own form by pattern and compares
-samples column-wise; the reference below is the implementation it replaced (every line
-through json.loads, one pass per sample, the bootstrap over the list of pairs). Both
-must report the same flips, response changes, metric deltas and CIs, bit for bit.
+samples column-wise; the reference below is the straightforward form (every line
+through json.loads, one pass per sample, a 2x2 table built from the list of pairs). Both
+must report the same flips, response changes, metric deltas, intervals and tests, bit for bit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 import pytest
 
 from harness.backends.base import ModelIdentity
-from harness.diff import _RESAMPLES, _SEED, _read_compact, diff_runs
+from harness.diff import _read_compact, diff_runs
 from harness.environment import HarnessInfo, LockRef, PlatformInfo
 from harness.errors import RecordError
-from harness.packages.manifest import Bootstrap
 from harness.record import (
     DataRef,
     GenerationParams,
@@ -34,7 +32,7 @@ from harness.record import (
 )
 from harness.scoring.base import RefusalScorerInfo
 from harness.scoring.metrics import Scored, metric_outcome
-from harness.scoring.stats import paired_delta_ci
+from harness.scoring.stats import holm, paired_difference, unpaired_difference
 
 METRICS = ("refusal_rate", "attack_success_rate", "over_refusal_rate", "compliance_rate", "accuracy")
 LANGS = ("en", "de", "ja")
@@ -68,6 +66,7 @@ def _reference(a: RunRecord, b: RunRecord, fa: Path, fb: Path) -> dict[str, Any]
         "metrics": [],
     }
     mb = {(m.metric, m.group): m for m in b.metrics}
+    found = []
     for m in a.metrics:
         other = mb.get((m.metric, m.group))
         if other is None:
@@ -81,14 +80,16 @@ def _reference(a: RunRecord, b: RunRecord, fa: Path, fb: Path) -> dict[str, Any]
             for key in ("overall", f"language:{x.language}", f"category:{x.category}"):
                 pairs.setdefault(key, []).append((float(oa), float(ob)))
         group = pairs.get(m.group, [])
-        if group:
-            lo, hi = paired_delta_ci(group, Bootstrap(resamples=_RESAMPLES), _SEED)
+        if group and len(group) == m.n == other.n:
+            table = [sum(1 for x, y in group if (x, y) == cell) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))]
+            d = paired_difference(*table)
         else:
-            half = math.hypot((m.ci_high - m.ci_low) / 2, (other.ci_high - other.ci_low) / 2)
-            lo, hi = other.value - m.value - half, other.value - m.value + half
+            d = unpaired_difference(m.successes, m.n, other.successes, other.n)
+        found.append((m, other, d))
+    for (m, other, d), p_adj in zip(found, holm([d.p_value for _, _, d in found]), strict=True):
         delta = other.value - m.value
-        out["metrics"].append((m.metric, m.group, round(delta, 6), round(lo, 6), round(hi, 6),
-                               not (lo <= 0.0 <= hi) and delta != 0.0, len(group)))
+        out["metrics"].append((m.metric, m.group, round(delta, 6), round(d.ci_low, 6), round(d.ci_high, 6),
+                               p_adj < 0.05 and delta != 0.0, d.n_a if d.paired else 0))
     return out
 
 

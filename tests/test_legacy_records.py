@@ -8,6 +8,7 @@ stops any of this is a break of the on-disk format, whatever the tests of new ru
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -32,10 +33,27 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 
 
 def test_the_old_dossier_verifies_entry_by_entry(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every old entry verifies; the only thing missing is a signed checkpoint (old harnesses wrote
+    none), a distinct problem with its remedy. Signing one appends a file beside the log and
+    rewrites nothing; the dossier then verifies with the old signer and the migrating user's key."""
+    base = legacy / "dossiers" / "mini-safety"
+    log_before = (base / "log.jsonl").read_bytes()
     code, out = _run(["dossier", "verify", "mini-safety", "--dossiers", str(legacy / "dossiers"),
                       "--trust-key", str(legacy / "signer.pub.pem"), "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["ok"] and report["entries"] == 9 and report["signatures_checked"]
+    assert code == 1 and report["entries"] == 9 and report["signatures_checked"]
+    assert [p["kind"] for p in report["problems"]] == ["no-checkpoint"]
+    assert "harness dossier checkpoint mini-safety --sign" in report["problems"][0]["hint"]
+    assert [s["entry"] for s in report["signers"]] == list(range(1, 10))
+
+    code, note = _run(["dossier", "checkpoint", "mini-safety", "--sign", "--dossiers", str(legacy / "dossiers")], capsys)
+    assert code == 0 and note.splitlines()[1] == "9" and "\n\n\u2014 llm-safety-harness/dossier/mini-safety/" in note
+    assert (base / "log.jsonl").read_bytes() == log_before  # migration appends a checkpoint, never rewrites entries
+    mine = Path(os.environ["HARNESS_CONFIG_DIR"]) / "signing-key.pub.pem"
+    code, out = _run(["dossier", "verify", "mini-safety", "--dossiers", str(legacy / "dossiers"),
+                      "--trust-key", str(legacy / "signer.pub.pem"), "--trust-key", str(mine), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["entries"] == 9 and report["checkpoint"]["size"] == 9
     assert [s["entry"] for s in report["signers"]] == list(range(1, 10))
 
 

@@ -170,29 +170,6 @@ def test_diff_of_identical_outputs_skips_reading_but_reports_the_same(pkg_dir: P
     assert slow.metrics == fast.metrics
 
 
-def test_count_bootstrap_agrees_with_an_index_bootstrap() -> None:
-    """The paired bootstrap draws counts of each difference; resampling pair indices (the
-    textbook form, written out here) has the same distribution."""
-    import random
-
-    import numpy as np
-
-    from harness.packages.manifest import Bootstrap
-    from harness.scoring.stats import paired_delta_ci
-
-    rng = random.Random(3)
-    pairs = [(float(rng.random() < 0.6), float(rng.random() < 0.5)) for _ in range(3000)]
-    boot = Bootstrap(resamples=4000)
-    diffs = np.array([b - a for a, b in pairs])
-    idx = np.random.default_rng(11).integers(0, len(pairs), size=(boot.resamples, len(pairs)))
-    lo1, hi1 = np.quantile(diffs[idx].mean(axis=1), [0.025, 0.975])
-    lo2, hi2 = paired_delta_ci(pairs, boot, 11)
-    mean = sum(b - a for a, b in pairs) / len(pairs)
-    assert lo2 < mean < hi2
-    assert abs(lo1 - lo2) < 0.006 and abs(hi1 - hi2) < 0.006  # same distribution: ~0.035 wide intervals
-    assert paired_delta_ci([(1.0, 1.0)] * 10, boot, 1) == (0.0, 0.0)
-
-
 def test_generate_inside_another_event_loop_uses_a_helper_thread() -> None:
     """A judge (or any caller) may call generate from a callback of a running loop."""
     import asyncio

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ScorerError
-from harness.packages.manifest import Baseline, Bootstrap, RefusalSpec
+from harness.packages.manifest import Baseline, RefusalSpec
 from harness.scoring.factory import make_scorer
 from harness.scoring.metrics import MetricValue, Scored, check_baselines, compute_metrics
 from harness.scoring.refusal import RefusalClassifier, load_patterns
-from harness.scoring.stats import bootstrap_ci
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +48,6 @@ def test_unknown_pattern_set_is_refused() -> None:
         load_patterns("refusal-patterns@9.0.0")
 
 
-def test_bootstrap_is_deterministic_and_brackets_the_estimate() -> None:
-    boot = Bootstrap()
-    a = bootstrap_ci(30, 60, boot, seed=1)
-    assert a == bootstrap_ci(30, 60, boot, seed=1)
-    assert a[0] < 0.5 < a[1]
-    assert bootstrap_ci(60, 60, boot, seed=1) == (1.0, 1.0)
-    # a larger sample gives a narrower interval
-    b = bootstrap_ci(3000, 6000, boot, seed=1)
-    assert (b[1] - b[0]) < (a[1] - a[0]) / 5
-
-
 def _samples() -> list[Scored]:
     out = []
     for lang, refused in (("en", 9), ("hi", 3)):
@@ -71,7 +59,7 @@ def _samples() -> list[Scored]:
 
 
 def test_metrics_per_language_and_category_never_averaged_away() -> None:
-    ms = {(m.metric, m.group): m for m in compute_metrics(_samples(), ["refusal_rate", "over_refusal_rate", "accuracy"], Bootstrap(), 7)}
+    ms = {(m.metric, m.group): m for m in compute_metrics(_samples(), ["refusal_rate", "over_refusal_rate", "accuracy"])}
     assert ms[("refusal_rate", "language:en")].value == 0.9
     assert ms[("refusal_rate", "language:hi")].value == 0.3
     assert ms[("refusal_rate", "overall")].value == 0.6
@@ -82,13 +70,18 @@ def test_metrics_per_language_and_category_never_averaged_away() -> None:
 
 
 def test_baseline_verdicts() -> None:
-    m = [MetricValue(metric="refusal_rate", group="overall", value=0.6, ci_low=0.4, ci_high=0.8, n=20, successes=12)]
-    ok, bad, other = check_baselines(
-        [Baseline(model="tiny", metric="refusal_rate", value=0.85, tolerance=0.05),
-         Baseline(model="tiny", metric="refusal_rate", value=0.95, tolerance=0.05),
+    """The interval decides: wholly below expected - tolerance is FAIL, wholly at or above
+    it PASS, straddling it INCONCLUSIVE; a group the run lacks is NOT EVALUATED."""
+    m = [MetricValue(metric="refusal_rate", group="overall", value=0.6, ci_low=0.4, ci_high=0.8, n=20, successes=12,
+                     ci_method="clopper-pearson")]
+    ok, unsure, bad, other = check_baselines(
+        [Baseline(model="tiny", metric="refusal_rate", value=0.4, tolerance=0.0),
+         Baseline(model="tiny", metric="refusal_rate", value=0.65, tolerance=0.05),
+         Baseline(model="tiny", metric="refusal_rate", value=0.9, tolerance=0.05),
          Baseline(model="tiny", metric="refusal_rate", group="language:xx", value=0.5, tolerance=0.1)],
         m, ["tiny"],
     )
-    assert ok.passed and not bad.passed and not other.passed
-    assert "outside" in bad.reason
+    assert [v.verdict for v in (ok, unsure, bad, other)] == ["PASS", "INCONCLUSIVE", "FAIL", "NOT EVALUATED"]
+    assert ok.passed and unsure.passed and not bad.passed and other.passed
+    assert "below 0.850" in bad.reason and "straddles" in unsure.reason
     assert check_baselines([Baseline(model="big", metric="refusal_rate", value=0.1, tolerance=0.0)], m, ["tiny"]) == []

@@ -28,6 +28,7 @@ POINTS = (
     "bundle-written",  # record.sigstore.json written into the work folder
     "commit-marked",  # the commit marker exists, the work folder is not yet moved
     "moved",  # the work folder is now runs/<run_id>, no dossier entry yet
+    "entry-appended",  # the dossier entry is written, its checkpoint not yet signed
     "appended",  # the dossier entry is written, the commit marker not yet removed
 )
 

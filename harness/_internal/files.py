@@ -9,7 +9,10 @@ renamed over it, and the folder fsynced so the rename itself survives a power cu
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -78,3 +81,125 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+# --------------------------------------------------------------------------- received files
+#
+# A dossier, a claim folder or a package archive may come from a party who wants the
+# harness to read, move or delete something else. Three rules cover it: a name read
+# from a file is a plain name (:func:`check_name`), a path read from a file stays under
+# its root once symlinks are resolved (:func:`confine`), and only regular files are
+# opened, so a FIFO, a device or a socket placed where a file should be is refused at
+# once instead of blocking the reader forever (:func:`open_regular`).
+
+MAX_NAME_LENGTH = 128
+"""Longest id or file name accepted from a received file (run ids are 25 characters)."""
+
+
+class UnsafeNameError(ValueError):
+    """An id or name read from a file that could address something other than one entry of a folder."""
+
+
+class OutsideRootError(ValueError):
+    """A path read from a file that leads outside the folder it must stay in (after resolving symlinks)."""
+
+
+class NotRegularFileError(OSError):
+    """Something other than a regular file (FIFO, device, socket, folder, link) where a file was expected."""
+
+    def __init__(self, path: Path | str, kind: str) -> None:
+        super().__init__(f"{path} is a {kind}, not a regular file")
+        self.path = Path(path)
+        self.kind = kind
+
+
+def check_name(value: object, what: str = "id") -> str:
+    """``value`` if it is safe as one path component: a non-empty string of at most
+    :data:`MAX_NAME_LENGTH` printable characters, without separators, NUL, or ``.``/``..``."""
+    if not isinstance(value, str):
+        raise UnsafeNameError(f"{what} {value!r} is not a string")
+    if not value or len(value) > MAX_NAME_LENGTH:
+        raise UnsafeNameError(f"{what} {value[:40]!r} is empty or longer than {MAX_NAME_LENGTH} characters")
+    if value in (".", "..") or any(c in value for c in "/\\\x00") or not value.isprintable():
+        raise UnsafeNameError(f"{what} {value!r} is not a plain name (separators, '..', NUL or control characters)")
+    return value
+
+
+def confine(root: Path, rel: str | Path) -> Path:
+    """``root / rel`` with every symlink resolved, refused unless it is still inside ``root``
+    (itself resolved). Lexical checks alone miss a symlink inside the folder that points out."""
+    base = Path(root).resolve()
+    target = (base / rel).resolve()
+    if target != base and not target.is_relative_to(base):
+        raise OutsideRootError(f"{rel} leads outside {root} (to {target})")
+    return target
+
+
+def file_kind(mode: int) -> str:
+    """A word for a file type, for messages."""
+    for test, word in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return word
+    return "regular file" if stat.S_ISREG(mode) else "special file"
+
+
+def open_regular(path: Path | str, *, follow: bool = True) -> int:
+    """A read-only descriptor of ``path``, refused at once unless it is a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return immediately instead of waiting for a
+    writer (and a device not block on open); ``fstat`` on the open descriptor then
+    decides, so the file checked is the file read. ``follow=False`` adds
+    ``O_NOFOLLOW``: a symlink as the last component is refused too.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if not follow and e.errno == errno.ELOOP:
+            raise NotRegularFileError(path, "symbolic link") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFileError(path, file_kind(mode))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def read_regular(path: Path | str, *, follow: bool = True, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`); with ``limit``, refuse a larger one."""
+    fd = open_regular(path, follow=follow)
+    try:
+        size = os.fstat(fd).st_size
+        if limit is not None and size > limit:
+            raise OSError(errno.EFBIG, f"{path} is {size} bytes, over the limit of {limit}")
+        chunks = []
+        total = 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise OSError(errno.EFBIG, f"{path} grew over the limit of {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def sha256_regular(path: Path | str, *, follow: bool = True) -> str:
+    """Hex sha256 of a regular file, streamed; anything else is refused at once."""
+    fd = open_regular(path, follow=follow)
+    try:
+        h = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+    finally:
+        os.close(fd)

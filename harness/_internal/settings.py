@@ -34,6 +34,9 @@ REPRODUCE_ENV = "HARNESS_REPRODUCE_ENV"
 the lockfile digest of that environment (so it is not rebuilt a second time)."""
 CRASH_AT_ENV = "HARNESS_CRASH_AT"
 """Reliability tests only: the crash point at which to kill the process (see crashpoint)."""
+CHECKPOINTS_DIR_ENV = "HARNESS_CHECKPOINTS_DIR"
+"""Where the verifier remembers the newest dossier checkpoint it verified, per dossier
+(default: ``<config>/checkpoints``)."""
 
 APP_NAME = "harness"
 
@@ -52,6 +55,25 @@ def config_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+LOCAL_STATE_KEY_NAME = "local-state.key"
+"""The secret that marks work state (journals, commit markers) as written on this machine."""
+
+
+def local_state_key_path() -> Path:
+    """``<config>/local-state.key``: a per-user secret (mode 0600, made on first use) with
+    which the harness MACs the journals and state files it writes, so a ``.work/`` folder
+    that arrived with a received dossier is never resumed as if this machine wrote it."""
+    return config_dir() / LOCAL_STATE_KEY_NAME
+
+
+def checkpoints_dir() -> Path:
+    """The checkpoints this user's verifications have seen: ``$HARNESS_CHECKPOINTS_DIR``, else
+    ``<config>/checkpoints``. Kept with the trust settings rather than the cache: clearing it
+    silently forgets what a dossier looked like before, which is what detects truncation."""
+    env = _env_path(CHECKPOINTS_DIR_ENV)
+    return env if env is not None else config_dir() / "checkpoints"
 
 
 def cache_dir() -> Path:

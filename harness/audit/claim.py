@@ -32,53 +32,28 @@ from pathlib import Path
 from typing import Any
 
 from harness._internal.clock import now_seconds
-from harness._internal.hashing import sha256_file
 from harness._internal.version import __version__
-from harness.audit.claim_file import (
-    Claim,
-    LoadedClaim,
-    PackageRef,
-    SignerSpec,
-)
+from harness.audit.claim_file import Claim, LoadedClaim, PackageRef
 from harness.audit.claim_result import ALPHA, CONFIDENCE, ClaimResult, Comparison, GroupRow, Step
+from harness.audit.claim_vendor import VendorContext, check_vendor, matches_claimed
+from harness.audit.claim_vendor import fmt as _fmt
+from harness.audit.claim_vendor import metric_of as _metric_of
 from harness.dossier.log import Dossier, Entry, EventEntry
+from harness.dossier.runs import package_status_of
 from harness.dossier.verify import verify_dossier
-from harness.errors import (
-    HarnessError,
-    RecordError,
-    SignatureError,
-    UntrustedSignerError,
-)
+from harness.errors import HarnessError
+from harness.packages.data import load_samples, resolve_sources
 from harness.packages.package import Package, resolve_package
 from harness.packages.seal import check_package
-from harness.record import (
-    BUNDLE_NAME,
-    OUTPUTS_NAME,
-    PREDICATE_TYPE_RUN,
-    RECORD_NAME,
-    RunRecord,
-    parse_record,
-)
+from harness.record import RunRecord
 from harness.run import RunOptions, run_package
-from harness.scoring.metrics import MetricValue
 from harness.scoring.stats import binomial_test, clopper_pearson
-from harness.signing.keys import default_trust_store, load_public_keys
-from harness.signing.policy import TrustPolicy
-from harness.signing.verify import Trusted, verify_bundle
+from harness.signing.policy import PackageStatus, TrustPolicy
+from harness.signing.verify import Trusted
+
+__all__ = ["CheckOptions", "check_claim", "matches_claimed"]
 
 # --------------------------------------------------------------------------- statistics
-
-
-def matches_claimed(recorded: float, claimed: float) -> bool:
-    """Whether a recorded value, rounded to the claim's precision, is the claimed value.
-
-    Vendors round ("82%", "0.82"); the claim's own number of decimals (at most 6, the
-    record's precision) says how much rounding is fair.
-    """
-    text = repr(float(claimed))
-    decimals = 0 if "e" in text else len(text.split(".")[1].rstrip("0")) if "." in text else 0
-    decimals = min(decimals, 6)
-    return bool(abs(recorded - claimed) <= 0.5 * 10 ** (-decimals) + 1e-9)
 
 
 # --------------------------------------------------------------------------- checking
@@ -94,189 +69,11 @@ class CheckOptions:
     run: bool = False
     run_options: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`harness.run.RunOptions` fields for ``--run`` (model, endpoint, limit, ...)."""
-
-
-def _metric_of(metrics: Sequence[MetricValue], name: str, group: str) -> MetricValue | None:
-    return next((m for m in metrics if m.metric == name and m.group == group), None)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".") if x == x else "n/a"
-
-
-def _policy_for(signer: SignerSpec, loaded: LoadedClaim, trusted: Trusted) -> tuple[TrustPolicy | None, str | None]:
-    """A trust policy accepting exactly the claim's signer, or (None, why not)."""
-    if signer.sigstore is not None:
-        return TrustPolicy(identities=(signer.sigstore,)), None
-    if signer.key is not None:
-        path = loaded.resolve(signer.key)
-        try:
-            (key,) = load_public_keys([path])
-        except SignatureError as e:
-            return None, f"cannot read the signer key {signer.key}: {e.message}"
-        except ValueError as e:  # more than one key in the file
-            return None, f"cannot read the signer key {signer.key}: {e}"
-        if signer.key_hint is not None and key.hint != signer.key_hint:
-            return None, (f"{signer.key} holds key {key.hint}, but the claim pins {signer.key_hint}: "
-                          "the key file is not the one the claim names")
-        return TrustPolicy.from_keys([key]), None
-    pool = list(trusted.trusted_keys if isinstance(trusted, TrustPolicy) else trusted)
-    try:
-        pool += default_trust_store()
-    except SignatureError:
-        pass
-    found = [k for k in pool if k.hint == signer.key_hint]
-    if not found:
-        return None, (f"the claim pins key {signer.key_hint} but no public key with that hint is available "
-                      "(give 'key = \"<file>.pem\"' in the claim, or pass --trust-key)")
-    return TrustPolicy.from_keys(found[:1]), None
-
-
-def _check_vendor(loaded: LoadedClaim, official_seal: str | None, trusted: Trusted, res: ClaimResult) -> RunRecord | None:
-    """Steps for the vendor's record; returns the verified record, or None."""
-
-
-    claim = loaded.claim
-    vr = claim.vendor_record
-    if vr is None:
-        res.steps.append(Step("vendor-record", "Vendor's signed record", "not applicable",
-                              "the claim comes with no signed record: the claimed value is the vendor's word only"))
-        res.limitations.append("The vendor supplied no signed run record, so how the vendor obtained the claimed "
-                               "value (package, model, settings) could not be checked.")
-        return None
-    record_path = loaded.resolve(vr.record)
-    bundle_path = loaded.resolve(vr.bundle) if vr.bundle else record_path.with_name(BUNDLE_NAME)
-    outputs_path = loaded.resolve(vr.outputs) if vr.outputs else record_path.with_name(OUTPUTS_NAME)
-    skip = "the vendor's record is not authenticated, so its contents were not used"
-
-    def later(why: str) -> None:
-        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "not checked", why))
-        res.steps.append(Step("vendor-model", "Vendor ran the claimed model", "not checked", why))
-        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "not checked", why))
-
-    missing = [str(p) for p in (record_path, bundle_path) if not p.is_file()]
-    if missing:
-        why = f"file(s) named by the claim are missing: {', '.join(missing)}"
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", why))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", why))
-        later("the vendor's record could not be read")
-        return None
-
-    policy: Trusted | None
-    if vr.signer is not None:
-        policy, why_not = _policy_for(vr.signer, loaded, trusted)
-        expected = vr.signer.describe()
-    else:
-        policy, why_not = trusted, None
-        expected = "a signer your trust policy accepts (the claim names none)"
-        res.limitations.append("The claim does not name who should have signed the vendor's record; it was checked "
-                               "against your own trust policy instead.")
-    if policy is None:
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", str(why_not)))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", str(why_not)))
-        later(skip)
-        return None
-    try:
-        statement = verify_bundle(bundle_path.read_bytes(), policy)
-    except UntrustedSignerError as e:
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked",
-                              "no key of the expected signer matches the bundle, so the signature could not be checked"))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "failed",
-                              f"the record was not signed by {expected}: {e.message}"))
-        later(skip)
-        return None
-    except SignatureError as e:
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "failed", e.message))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", "the signature is invalid"))
-        later(skip)
-        return None
-    except HarnessError as e:  # e.g. a trust root that cannot be loaded
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "not checked", e.message))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", e.message))
-        later(skip)
-        return None
-    problems = []
-    if statement.predicate_type != PREDICATE_TYPE_RUN:
-        problems.append(f"the bundle signs a {statement.predicate_type!r} statement, not a harness run record")
-    record_sha = sha256_file(record_path)
-    if statement.subjects.get(RECORD_NAME) != record_sha:
-        problems.append(f"{vr.record} (sha256 {record_sha}) is not the record the bundle signs "
-                        f"({statement.subjects.get(RECORD_NAME)}): it was altered after signing")
-    record = None
-    if not problems:
-        try:
-            record = parse_record(record_path)
-        except RecordError as e:
-            problems.append(e.message)
-    if problems:
-        res.steps.append(Step("vendor-signature", "Vendor record signature", "failed", "; ".join(problems)))
-        res.steps.append(Step("vendor-signer", "Vendor record signer identity", "not checked", "the signature does not cover this record"))
-        later(skip)
-        return None
-    assert record is not None
-    res.steps.append(Step("vendor-signature", "Vendor record signature", "passed",
-                          f"the bundle's signature is valid and covers {vr.record} (sha256 {record_sha})"))
-    policy_entry = f" [{statement.policy_entry}]" if statement.policy_entry else ""
-    res.steps.append(Step("vendor-signer", "Vendor record signer identity", "passed",
-                          f"signed by {statement.signer}{policy_entry}, which is {expected}"))
-    if outputs_path.is_file():
-        out_sha = sha256_file(outputs_path)
-        if statement.subjects.get(OUTPUTS_NAME) == out_sha == record.outputs.sha256:
-            res.steps.append(Step("vendor-outputs", "Vendor's per-sample outputs", "passed",
-                                  f"{outputs_path.name} matches the signed digest ({record.outputs.samples} samples)"))
-        else:
-            res.steps.append(Step("vendor-outputs", "Vendor's per-sample outputs", "failed",
-                                  f"{outputs_path.name} (sha256 {out_sha}) is not the outputs file the record signs"))
-    else:
-        res.limitations.append("The vendor did not supply its per-sample outputs; only the signed record's totals "
-                               "were checked.")
-
-    pkg = record.package
-    if official_seal is None:
-        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "not checked",
-                              "no official sealed copy of the package is available here to compare with"))
-    elif pkg.seal == official_seal and pkg.name == claim.package.name:
-        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "passed",
-                              f"the record's package {pkg.name} {pkg.version} has the official seal {official_seal}"))
-    else:
-        res.steps.append(Step("vendor-seal", "Vendor ran the official package", "failed",
-                              f"the record's package {pkg.name} {pkg.version} has seal {pkg.seal}, but the official "
-                              f"{claim.package.name} seal is {official_seal}: the vendor ran a different or altered package"))
-
-    model_name, model_digest = record.model.name, record.model.digest
-    if claim.model.digest is not None:
-        ok = model_digest == claim.model.digest
-        detail = (f"the record's model digest {model_digest} "
-                  + ("is the claimed one" if ok else f"is not the claimed {claim.model.digest}"))
-    else:
-        ok = model_name == claim.model.name
-        detail = (f"the record's model is named {model_name!r}"
-                  + ("" if ok else f", not {claim.model.name!r}") + " (the claim gives no weights digest)")
-    res.steps.append(Step("vendor-model", "Vendor ran the claimed model", "passed" if ok else "failed", detail))
-
-    m = claim.metric
-    got = _metric_of(record.metrics, m.name, m.group)
-    if got is None:
-        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
-                              f"the record has no {m.name} for {m.group}"))
-    elif matches_claimed(got.value, m.value):
-        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "passed",
-                              f"the record's {m.name} ({m.group}) is {_fmt(got.value)} "
-                              f"({got.successes}/{got.n}), which rounds to the claimed {_fmt(m.value)}"))
-    else:
-        res.steps.append(Step("vendor-metric", "Vendor's record states the claimed value", "failed",
-                              f"the record's {m.name} ({m.group}) is {_fmt(got.value)}, "
-                              f"not the claimed {_fmt(m.value)}"))
-    overrides = record.overrides.model_dump(mode="json")
-    if overrides:
-        res.limitations.append(f"The vendor's run used overrides of the package's settings: {overrides}, "
-                               "so it measured a variant of the benchmark protocol.")
-    if record.status != "complete":
-        res.limitations.append(f"The vendor's run is {record.status}: {record.outputs.errors} samples errored.")
-    res.vendor_run = {"run_id": record.run_id, "signer": statement.signer, "package": pkg.model_dump(mode="json"),
-                      "model": {"name": model_name, "digest": model_digest}, "status": record.status,
-                      "overrides": overrides, "finished_at": record.finished_at}
-    return record
+    vendor_trusted: TrustPolicy | None = None
+    """The vendor's signer as the reviewer pinned it (``--vendor-key`` / ``--vendor-identity``);
+    None: the reviewer's own trust policy (``trusted``) decides. Never taken from the claim folder."""
+    mirror: Path | None = None
+    """A data mirror, to read the official package's sample ids (the vendor coverage check)."""
 
 
 def _pick_entry(entries: Sequence[Entry | EventEntry], seal: str, claim: Claim, dossier: Dossier) -> tuple[Entry | None, str]:
@@ -305,7 +102,12 @@ def _pick_entry(entries: Sequence[Entry | EventEntry], seal: str, claim: Claim, 
 
 
 def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Package | None:
-    """Step 1: the official sealed package the claim names, or None (with the step saying why)."""
+    """Step 1: the official sealed package the claim names, or None (with the step saying why).
+
+    Official means a seal the package's maintainer published, pinned in the reviewer's
+    trust policy (``[[official_packages]]``); without such a pin the local sealed copy is
+    taken as the reference, and the report says so.
+    """
     official = None
     try:
         pkg = resolve_package(pref.name, opts.packages_dir)
@@ -314,6 +116,19 @@ def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Pa
     except HarnessError as e:
         res.steps.append(Step("package", "Official package available and intact", "not checked",
                               f"{e.message}", kind="evidence"))
+    pinned = opts.trusted.official_seals(pref.name) if isinstance(opts.trusted, TrustPolicy) else []
+    res.package_status = PackageStatus.OFFICIAL if pinned else PackageStatus.UNPINNED
+    if not pinned:
+        res.limitations.append(f"Your trust policy pins no official seal for {pref.name} ([[official_packages]], "
+                               "docs/trust-policy.md): the sealed copy here was taken as the official package.")
+    if official is not None and pinned and official.seal is not None \
+            and official.seal.seal not in {p.seal for p in pinned}:
+        res.steps.append(Step("package", "Official package available and intact", "failed",
+                              f"the copy of {pref.name} here has seal {official.seal.seal}, which is not a seal your "
+                              f"trust policy pins as official ({', '.join(p.seal[:12] for p in pinned)})",
+                              kind="evidence"))
+        res.package_status = PackageStatus.NOT_OFFICIAL
+        official = None
     if official is not None:
         seal = official.seal.seal  # type: ignore[union-attr]
         if pref.version is not None and official.version != pref.version:
@@ -392,6 +207,7 @@ def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, re
         res.limitations.append(f"Our run is {record.status}: {record.outputs.errors} samples "
                                "errored and count in no metric.")
     res.our_run = {"run_id": record.run_id, "entry": entry.seq, "signer": signer,
+                   "package_status": str(package_status_of(record, opts.trusted)),
                    "model": {"name": record.model.name, "digest": entry.model_digest},
                    "status": record.status, "overrides": overrides,
                    "samples": record.outputs.samples, "finished_at": record.finished_at,
@@ -458,10 +274,23 @@ def check_claim(loaded: LoadedClaim, opts: CheckOptions) -> ClaimResult:
 
     official = _check_package(claim.package, opts, res)
     official_seal = official.seal.seal if official is not None and official.seal is not None else None
-    vendor_record = _check_vendor(loaded, official_seal, opts.trusted, res)
+    vendor_record = check_vendor(VendorContext(
+        loaded=loaded, official=official, official_seal=official_seal, trusted=opts.trusted,
+        vendor_trusted=opts.vendor_trusted, official_ids=_sample_ids(official, opts.mirror),
+    ), res)
     our_record = _find_our_run(claim, official, opts, res)
     _compare(claim, our_record, vendor_record, res)
     res.limitations.extend(
         f"{s.title}: {s.detail}" for s in res.steps if s.outcome == "not checked"
     )
     return res
+
+
+def _sample_ids(pkg: Package | None, mirror: Path | None) -> frozenset[str] | None:
+    """The official package's sample ids, or None when its data cannot be read here."""
+    if pkg is None:
+        return None
+    try:
+        return frozenset(s.id for s in load_samples(pkg, resolve_sources(pkg, mirror)))
+    except HarnessError:
+        return None

@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 from pydantic import ValidationError, field_validator, model_validator
 
+from harness._internal.files import OutsideRootError, confine
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import sha256_file
 from harness.errors import ClaimError
@@ -43,6 +44,8 @@ def _relative(value: str | None) -> str | None:
     p = PurePosixPath(value.replace("\\", "/"))
     if p.is_absolute() or re.match(r"^[A-Za-z]:", value):
         raise ValueError(f"{value!r} is absolute; write it relative to the claim file")
+    if ".." in p.parts:
+        raise ValueError(f"{value!r} climbs out of the claim folder with '..'; the claim's files stay inside it")
     return value
 
 
@@ -224,7 +227,13 @@ class LoadedClaim:
         return self.path.parent
 
     def resolve(self, rel: str) -> Path:
-        return self.base / rel
+        """``rel`` inside the claim folder, symlinks resolved; a path that leads outside (through a
+        link) is refused, so a claim cannot make a file of the reviewer's machine count as the vendor's."""
+        try:
+            return confine(self.base, rel)
+        except OutsideRootError:
+            raise ClaimError(f"{self.path}: {rel!r} leads outside the claim folder (through a symbolic link)",
+                             hint="a claim's files must sit inside its folder; do not trust this claim") from None
 
 
 def parse_claim(text: str, where: str = "claim") -> Claim:

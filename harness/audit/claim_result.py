@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.audit.claim_file import Claim
+from harness.signing.policy import PackageStatus
 
 ALPHA = 0.05
 """Below this binomial-test p-value the claim is inconsistent with our run (two-sided, 5%)."""
@@ -30,8 +31,8 @@ class Step:
     """One verification step and its outcome, as the report lists it.
 
     ``kind`` says what a failure means: ``claim`` (a statement of the claim is false:
-    the verdict is inconsistent) or ``evidence`` (our own evidence is unusable: the
-    verdict is unverifiable).
+    the verdict is inconsistent) or ``evidence`` (the evidence is unusable, ours or the
+    vendor's, e.g. a vendor run of part of the benchmark: the verdict is unverifiable).
     """
 
     id: str
@@ -104,6 +105,11 @@ class ClaimResult:
     languages: list[GroupRow] = field(default_factory=list)
     categories: list[GroupRow] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
+    package_status: PackageStatus = PackageStatus.UNPINNED
+    """Whether the package the claim is checked against is official: a seal pinned in the
+    reviewer's trust policy (``unpinned``: none is pinned, the local sealed copy was used)."""
+    vendor_shipped_key: dict[str, Any] | None = None
+    """A public key the claim folder ships: shown (path, hint) with ``verified: false``, never trusted."""
 
     @property
     def verdict(self) -> Verdict:
@@ -150,4 +156,6 @@ class ClaimResult:
             "languages": [r.as_dict() for r in self.languages],
             "categories": [r.as_dict() for r in self.categories],
             "limitations": self.limitations,
+            "package_status": str(self.package_status),
+            "vendor_shipped_key": self.vendor_shipped_key,
         }

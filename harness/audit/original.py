@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.dossier.log import Dossier, Entry
+from harness.dossier.runs import package_status_of
 from harness.dossier.verify import verify_dossier
 from harness.errors import DossierError
 from harness.record import RunRecord
+from harness.signing.policy import PackageStatus
 from harness.signing.verify import Trusted
 
 
@@ -25,6 +27,8 @@ class Original:
     entry: Entry
     record: RunRecord
     signer: str
+    package_status: PackageStatus = PackageStatus.UNPINNED
+    """Whether the run's package is the official one under the auditor's trust policy."""
 
     @property
     def outputs(self) -> Path:
@@ -41,4 +45,6 @@ def verify_original(dossier: Dossier, entry: Entry, trusted: Trusted) -> Origina
             hint="`harness dossier verify` shows every problem; pass --trust-key/--trust-policy if the signer is not in your trust store",
         )
     signer = next(s for n, _, s in report.signers if n == entry.seq)
-    return Original(dossier=dossier, entry=entry, record=dossier.record_of(entry), signer=signer)
+    record = dossier.record_of(entry)
+    return Original(dossier=dossier, entry=entry, record=record, signer=signer,
+                    package_status=package_status_of(record, trusted))

@@ -235,7 +235,8 @@ def reproduce(opts: ReproduceOptions, original: Original, pkg: Package) -> Repro
     if opts.seed is not None and opts.seed != rec.seeds.run:
         reasons.append(Reason(NotExact.SEED_CHANGED,
                               f"run seed changed on purpose ({rec.seeds.run} -> {opts.seed}; --seed)"))
-    plan = RunPlan.from_record(rec, pkg, mirror=opts.mirror, seed=opts.seed)
+    ids = [line["id"] for line in read_outputs(original.outputs)] if rec.overrides.sample_ids else None
+    plan = RunPlan.from_record(rec, pkg, mirror=opts.mirror, seed=opts.seed, sample_ids=ids)
     result = run_plan(plan, RunOptions(
         package=pkg.root, model=str(model_path) if model_path else (opts.model or rec.model.name),
         threads=opts.threads, endpoint=opts.endpoint, serve=opts.serve, vllm_python=opts.vllm_python,
@@ -286,7 +287,7 @@ def reproduce(opts: ReproduceOptions, original: Original, pkg: Package) -> Repro
         ),
     )
     signed = sign_event(doc, {}, KeySigner(opts.config_dir))
-    entry = original.dossier.add_event(doc, signed.bundle, {})
+    entry = original.dossier.add_event(doc, signed.bundle, {}, checkpoint=KeySigner(opts.config_dir))
     return ReproductionResult(
         verdict=verdict, original=original, rerun=new, rerun_entry=result.entry, entry=entry,
         document=doc, samples_compared=compared, differing=differing, metrics=metrics, rule=rule, reasons=reasons,

@@ -79,7 +79,7 @@ def rescore(original: Original, pkg: Package, scorer_ref: str, *, judge_model: s
     scored = [Scored(x["id"], x["language"], x["category"], x["expected"], x["verdict"]) for x in lines]
     before = {(x.metric, x.group): x.value for x in rec.metrics}
     metrics = []
-    for mv in compute_metrics(scored, m.metrics, m.bootstrap, rec.seeds.run,
+    for mv in compute_metrics(scored, m.metrics, m.bootstrap.confidence,
                               overall=not (m.compare and not m.compare.overall)):
         value = round(mv.value, 6)  # as the run record states values
         old = before.get((mv.metric, mv.group))
@@ -107,6 +107,7 @@ def rescore(original: Original, pkg: Package, scorer_ref: str, *, judge_model: s
             files=(EventFile(name=OUTPUTS_NAME, sha256=sha256_file(out)),),
         )
         signed = sign_event(doc, {OUTPUTS_NAME: out}, signer or KeySigner())
-        entry = original.dossier.add_event(doc, signed.bundle, {OUTPUTS_NAME: out})
+        entry = original.dossier.add_event(doc, signed.bundle, {OUTPUTS_NAME: out},
+                                           checkpoint=signer or KeySigner())
     return RescoreResult(original=original, document=doc, entry=entry, changed=changed, metrics=metrics,
                          key_created=signed.key_created)

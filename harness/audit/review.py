@@ -9,6 +9,7 @@ values came from and the package seal before and after the reseal it forces.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import re
@@ -35,9 +36,9 @@ from harness.dossier.events import sign_event
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.verify import verify_dossier
 from harness.errors import DossierError, HarnessError, SealError
-from harness.packages.manifest import MANIFEST_NAME, Baseline, parse_manifest
+from harness.packages.manifest import MANIFEST_NAME, Baseline, parse_manifest, parse_manifest_text
 from harness.packages.package import Package
-from harness.packages.seal import check_package, seal_package
+from harness.packages.seal import check_package, compute_seal, seal_package
 from harness.signing.signers import KeySigner, Signer
 from harness.signing.verify import Trusted
 
@@ -94,7 +95,8 @@ def approve(dossier: Dossier, ref: str, note: str, trusted: Trusted, *, reviewer
                               entry_signer=entry_signer),
     )
     signed = sign_event(doc, {}, signer or KeySigner())
-    return EventResult(document=doc, entry=dossier.add_event(doc, signed.bundle, {}), key_created=signed.key_created)
+    entry = dossier.add_event(doc, signed.bundle, {}, checkpoint=signer or KeySigner())
+    return EventResult(document=doc, entry=entry, key_created=signed.key_created)
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -128,16 +130,46 @@ def _baseline_toml(b: dict[str, Any]) -> str:
     if b.get("group", "overall") != "overall":
         lines.append(f"group = {_toml_str(b['group'])}")
     lines += [f"value = {b['value']!r}", f"tolerance = {b['tolerance']!r}"]
+    if b.get("successes") is not None:
+        lines += [f"successes = {b['successes']}", f"n = {b['n']}"]
     return "\n".join(lines)
 
 
+def _same(b: dict[str, Any], successes: int, n: int) -> bool:
+    """Whether a baseline already says what the run measured: the same counts, or (for a
+    baseline written without counts) the run's rate rounded as the baseline's value was."""
+    if b.get("successes") is not None:
+        return bool(b["successes"] == successes and b["n"] == n)
+    if b.get("value") is None:
+        return False
+    text = repr(float(b["value"]))
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 6
+    return bool(round(successes / n, decimals) == b["value"])
+
+
+@dataclass(frozen=True)
+class BaselineUpdate:
+    """What ``harness baseline update`` did, or (``dry_run``) would do."""
+
+    changes: tuple[BaselineChange, ...]
+    old_seal: str
+    new_seal: str
+    """The seal after the change (equal to ``old_seal`` when nothing changes)."""
+    dry_run: bool
+    result: EventResult[BaselineRecord] | None
+    """The dossier event; None for a dry run or when nothing changed."""
+
+
 def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.05, mirror: Path | None = None,
-                     signer: Signer | None = None) -> tuple[EventResult[BaselineRecord], list[BaselineChange]]:
-    """Set the package's baselines for the run's model to the run's values, reseal, and record the change.
+                     signer: Signer | None = None, dry_run: bool = False) -> BaselineUpdate:
+    """Set the package's baselines for the run's model to the run's counts, reseal, and record the change.
 
     Baselines that exist for the model (by name or digest) are updated; without any,
     one per metric for the pooled group is added with ``tolerance``. Baselines of
-    other models are kept as they are.
+    other models are kept as they are. Values are stored as exact counts (successes and
+    n, with the rate for reading), so updating from a run identical to the baselines'
+    changes nothing: no reseal, no entry. ``dry_run`` computes the changes and the seal
+    they would make and writes nothing.
     """
     pkg = check_package(pkg)
     assert pkg.seal is not None
@@ -153,32 +185,43 @@ def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.0
             hint="baselines come from a complete run with the package's own seed, parameters and every sample",
         )
     names = {rec.model.name, rec.model.digest}
-    values = {(m.metric, m.group): m.value for m in rec.metrics}
+    counts = {(m.metric, m.group): (m.successes, m.n) for m in rec.metrics}
     before = [b.model_dump(mode="json") for b in pkg.manifest.baselines]
     targets = list(before)
     if not any(b["model"] in names for b in before):
         targets += [{"model": rec.model.name, "metric": mt, "group": "overall", "value": None,
-                     "tolerance": tolerance} for mt in pkg.manifest.metrics if (mt, "overall") in values]
+                     "tolerance": tolerance} for mt in pkg.manifest.metrics if (mt, "overall") in counts]
     after: list[dict[str, Any]] = []
     changes: list[BaselineChange] = []
     for b in targets:
         if b["model"] not in names:
             after.append(b)
             continue
-        new_value = values.get((b["metric"], b["group"]))
-        if new_value is None:
+        got = counts.get((b["metric"], b["group"]))
+        if got is None:
             raise HarnessError(f"run {rec.run_id} has no {b['metric']} for {b['group']}",
                                hint="baselines can only take values the run measured")
-        nb = {**b, "value": round(float(new_value), 4)}
-        if nb["value"] != b["value"]:
-            changes.append(BaselineChange(model=b["model"], metric=b["metric"], group=b["group"], old=b["value"],
-                                          new=nb["value"]))
+        k, n = got
+        if _same(b, k, n):
+            after.append(b)
+            continue
+        nb = {**b, "value": round(k / n, 4), "successes": k, "n": n}
+        changes.append(BaselineChange(model=b["model"], metric=b["metric"], group=b["group"], old=b["value"],
+                                      new=nb["value"]))
         after.append(nb)
+    old_seal = pkg.seal.seal
+    if not changes:
+        return BaselineUpdate(changes=(), old_seal=old_seal, new_seal=old_seal, dry_run=dry_run, result=None)
     manifest = pkg.root / MANIFEST_NAME
     text = manifest.read_text(encoding="utf-8")
     stamp = f"# Baselines updated from run {rec.run_id} (harness baseline update; see the dossier)."
     new_text = _strip_baselines(text).rstrip() + "\n\n" + stamp + "\n" + "\n\n".join(_baseline_toml(b) for b in after) + "\n"
-    old_seal = pkg.seal.seal
+    if dry_run:
+        new_manifest = parse_manifest_text(new_text, manifest)
+        would = compute_seal(dataclasses.replace(pkg, manifest=new_manifest), pkg.seal.summary,
+                             manifest_text=new_text.encode("utf-8"))
+        return BaselineUpdate(changes=tuple(changes), old_seal=old_seal, new_seal=would.seal, dry_run=True,
+                              result=None)
     manifest.write_text(new_text, encoding="utf-8")
     try:
         parse_manifest(manifest)
@@ -196,5 +239,6 @@ def update_baselines(pkg: Package, original: Original, *, tolerance: float = 0.0
                                 after=tuple(Baseline.model_validate(b) for b in after), changes=tuple(changes)),
     )
     signed = sign_event(doc, {}, signer or KeySigner())
-    entry = original.dossier.add_event(doc, signed.bundle, {})
-    return EventResult(document=doc, entry=entry, key_created=signed.key_created), changes
+    entry = original.dossier.add_event(doc, signed.bundle, {}, checkpoint=signer or KeySigner())
+    return BaselineUpdate(changes=tuple(changes), old_seal=old_seal, new_seal=seal.seal, dry_run=False,
+                          result=EventResult(document=doc, entry=entry, key_created=signed.key_created))

@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
             api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
             dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
+            sample_ids=args.sample_ids, filters=tuple(args.filter),
             sigstore_staging=args.sigstore_staging, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
             resume="require" if args.resume else "fresh" if args.fresh else "auto",
         )
@@ -53,7 +54,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.record.status != "complete":
         print(_incomplete_summary(result), file=sys.stderr)
         return 3
-    return 0
+    return _gate_exit(result.record.baselines, args.no_gate)
+
+
+def _gate_exit(verdicts: Any, no_gate: bool) -> int:
+    """7 when a baseline fails the gate (unless ``--no-gate``), with the failures on stderr."""
+    from harness.audit.gate import EXIT_GATE_FAILED
+    from harness.scoring.metrics import gate_failed
+
+    if not gate_failed(verdicts):
+        return 0
+    failed = [v for v in verdicts if not v.passed]
+    names = ", ".join(f"{v.metric} [{v.group}] {v.word}" for v in failed)
+    if no_gate:
+        print(f"gate: {len(failed)} baseline(s) failed ({names}); exit 0 because of --no-gate", file=sys.stderr)
+        return 0
+    print(f"gate FAILED: {names} (exit {EXIT_GATE_FAILED}; --no-gate for exploratory runs)", file=sys.stderr)
+    return EXIT_GATE_FAILED
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from harness.audit.gate import gate_run
+    from harness.report import terminal as render
+
+    result = gate_run(args.ref, _trusted(args), dossiers_dir=args.dossiers, strict=args.strict)
+    if args.json:
+        _emit_json(result.as_dict())
+    else:
+        render.print_gate(result)
+    return _gate_exit(result.verdicts, False)
 
 
 def _incomplete_summary(result: Any) -> str:
@@ -71,12 +100,13 @@ def _incomplete_summary(result: Any) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.dossier.runs import verify_record
+    from harness.dossier.runs import PACKAGE_STATUS_WORDS, verify_record
 
     res = verify_record(args.ref, _trusted(args), dossiers_dir=args.dossiers)
     out = {"ok": True, "record": str(res.record_path), "run_id": res.record.run_id, "signer": res.signer,
            "policy_entry": res.policy_entry, "signer_details": res.signer_details,
-           "package": res.record.package.name, "seal": res.record.package.seal, "subjects": res.subjects}
+           "package": res.record.package.name, "seal": res.record.package.seal,
+           "package_status": str(res.package_status), "subjects": res.subjects}
     if args.json:
         _emit_json(out)
     else:
@@ -84,6 +114,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"    run {res.record.run_id} of {res.record.package.name} {res.record.package.version}")
         entry = f" [{res.policy_entry}]" if res.policy_entry else ""
         print(f"    signed by {res.signer}{entry}; record and outputs digests match the signature")
+        print(f"    package: {PACKAGE_STATUS_WORDS[res.package_status]}")
     return 0
 
 
@@ -169,18 +200,21 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def cmd_dossier(args: argparse.Namespace) -> int:
     from harness.dossier import Dossier, verify_dossier
+    from harness.dossier.refs import dossier_named
     from harness.report import terminal as render
 
-    d = Dossier.for_package(args.entry.partition("@")[0] if args.dossier_command == "approve" else args.package,
-                            args.dossiers)
+    d = dossier_named(args.entry.partition("@")[0] if args.dossier_command == "approve" else args.package,
+                      args.dossiers, what="a dossier")
     if args.dossier_command == "verify":
         report = verify_dossier(d, [] if args.chain_only else _trusted(args), expect_head=args.expect_head,
-                          chain_only=args.chain_only)
+                                chain_only=args.chain_only, checkpoint=args.checkpoint)
         if args.json:
             _emit_json(report.as_dict())
         else:
             render.print_dossier_report(report)
         return 0 if report.ok else 1
+    if args.dossier_command == "checkpoint":
+        return _dossier_checkpoint(d, args)
     if args.dossier_command == "log":
         entries = d.timeline()
         if args.json:
@@ -207,7 +241,33 @@ def cmd_dossier(args: argparse.Namespace) -> int:
             for c in review.details.checked:
                 print(f"  checked: {c}")
         return 0
-    raise HarnessError("missing action", hint="harness dossier {verify,log,approve} --help")
+    raise HarnessError("missing action", hint="harness dossier {verify,checkpoint,log,approve} --help")
+
+
+def _dossier_checkpoint(d: Any, args: argparse.Namespace) -> int:
+    """Print the stored checkpoint if it covers the whole log; with --sign, sign one first."""
+    from harness.dossier.checkpoint import CHECKPOINT_NAME, head_of, log_lines, read_stored
+    from harness.dossier.log import parse_entry
+    from harness.errors import CheckpointError, CheckpointFailure
+    from harness.signing.signers import KeySigner, SigstoreSigner
+
+    if args.sign:
+        d.sign_checkpoint(SigstoreSigner() if args.sign == "sigstore" else KeySigner())
+    cp, bundle = read_stored(d.root)
+    lines = log_lines(d.log)
+    if cp is None or not lines or cp.head != head_of(lines, parse_entry(lines[0]).package):
+        what = "no checkpoint" if cp is None else f"a checkpoint of {cp.head.size} of its {len(lines)} entries"
+        raise CheckpointError(f"{d.root.name} has {what}", reason=CheckpointFailure.INCONSISTENT,
+                              hint=f"check it (`harness dossier verify {d.root.name}`), then sign the log as it is: "
+                              f"`harness dossier checkpoint {d.root.name} --sign`")
+    if args.json:
+        _emit_json({**cp.head.as_dict(), "path": str(d.root / CHECKPOINT_NAME), "signed": bool(args.sign),
+                    "sigstore_bundle": bundle is not None, "note": cp.to_bytes().decode("utf-8")})
+    else:
+        sys.stdout.write(cp.to_bytes().decode("utf-8"))
+        if bundle is not None:
+            print(f"(signed by a Sigstore bundle: {d.root / 'checkpoint.sigstore.json'})", file=sys.stderr)
+    return 0
 
 
 def _original(args: argparse.Namespace) -> Any:
@@ -243,10 +303,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         judge_endpoint=args.judge_endpoint, progress=show_progress, environment=plan,
     )
     result = rp.reproduce(opts, original, pkg)
+    from harness.dossier.runs import PACKAGE_STATUS_WORDS
+
     if args.json:
-        _emit_json(render.reproduction_summary(result, args.show))
+        _emit_json({**render.reproduction_summary(result, args.show),
+                    "package_status": str(original.package_status)})
     else:
         print(render.reproduction_text(result, args.show))
+        print(f"package of the original run: {PACKAGE_STATUS_WORDS[original.package_status]}")
     return result.exit_code
 
 
@@ -302,15 +366,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         raise HarnessError("missing action", hint="harness baseline update --help")
     pkg = pk.resolve_package(args.package)
     original = _original(args)
-    result, changes = update_baselines(pkg, original, tolerance=args.tolerance, mirror=args.mirror)
-    s = result.document.summary
+    up = update_baselines(pkg, original, tolerance=args.tolerance, mirror=args.mirror, dry_run=args.dry_run)
     if args.json:
-        _emit_json({"entry": result.entry.seq, **s.model_dump(mode="json"),
-                    "changes": [c.model_dump(mode="json") for c in changes]})
+        _emit_json({"entry": up.result.entry.seq if up.result else None, "dry_run": up.dry_run,
+                    "from_run": original.record.run_id, "changed": len(up.changes), "old_seal": up.old_seal,
+                    "new_seal": up.new_seal, "changes": [c.model_dump(mode="json") for c in up.changes]})
         return 0
-    print(f"baselines of {pkg.name} updated from run {s.from_run}: {s.changed} changed; resealed "
-          f"{s.old_seal[:12]} -> {s.new_seal[:12]}; recorded as entry {result.entry.seq}")
-    for c in changes:
+    run_id = original.record.run_id
+    if not up.changes:
+        print(f"baselines of {pkg.name} already match run {run_id}: nothing changed, the seal stays {up.old_seal[:12]}")
+        return 0
+    if up.dry_run:
+        print(f"dry run: {len(up.changes)} baseline(s) of {pkg.name} would change from run {run_id}; the seal would "
+              f"change {up.old_seal[:12]} -> {up.new_seal[:12]} (nothing written)")
+    else:
+        assert up.result is not None
+        print(f"baselines of {pkg.name} updated from run {run_id}: {len(up.changes)} changed; resealed "
+              f"{up.old_seal[:12]} -> {up.new_seal[:12]}; recorded as entry {up.result.entry.seq}")
+    for c in up.changes:
         print(f"  {c.model} {c.metric} [{c.group}]: {c.old} -> {c.new}")
     return 0
 
@@ -404,9 +477,12 @@ def cmd_claim(args: argparse.Namespace) -> int:
     loaded = load_claim(args.claim_file)
     run_options = {k: v for k, v in (("model", args.model), ("endpoint", args.endpoint), ("limit", args.limit),
                                      ("mirror", args.mirror), ("threads", args.threads)) if v is not None}
+    from harness.audit.claim_vendor import vendor_policy
+
     result = claim.check_claim(loaded, claim.CheckOptions(
         trusted=_trusted(args), dossiers_dir=args.dossiers, packages_dir=args.packages, run=args.run,
-        run_options=run_options))
+        run_options=run_options, vendor_trusted=vendor_policy(args.vendor_key, args.vendor_identity),
+        mirror=args.mirror))
     out_dir = args.report_dir or Path("claim-reports") / args.claim_file.stem
     paths = report.write_reports(result, out_dir)
     if args.json:
@@ -427,6 +503,31 @@ def cmd_claim(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from harness.diagnose.diagnosis import DiagnoseOptions, diagnose
+    from harness.report.diagnosis import print_diagnosis
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    result = diagnose(DiagnoseOptions(
+        package=args.package, model=args.model, endpoint=args.endpoint, layers=args.layers, reference=args.reference,
+        mirror=args.mirror, seed=args.seed, limit=args.limit, sample_ids=args.sample_ids, filters=tuple(args.filter),
+        threads=args.threads, max_tokens=args.max_tokens, scale=args.scale, dossiers_dir=args.dossiers,
+        sign=args.sign, trusted=None if args.endpoint else _trusted(args), save_activations=args.save_activations,
+        log=log,
+    ))
+    if result.key_created:
+        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
+              file=sys.stderr)
+    if args.json:
+        _emit_json(result.as_dict())
+    else:
+        print_diagnosis(result)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
             "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
-            "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim}
+            "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim,
+            "gate": cmd_gate, "diagnose": cmd_diagnose}

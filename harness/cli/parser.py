@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from harness._internal.version import __version__
 
@@ -15,13 +16,16 @@ examples:
   harness run mini-safety --seed 7 --json      # another seed, summary as JSON
   harness verify mini-safety@latest            # signature, signer and digests of one run
   harness diff mini-safety@1 mini-safety@2     # what changed between two runs
+  harness gate mini-safety@latest              # the release gate on a recorded run (exit 7 on FAIL)
   harness dossier verify mini-safety           # the whole hash chain and every signature
   harness package check packages/mini-safety   # is the package exactly as sealed?
   harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
   harness dossier approve mini-safety@1 --note "checked"   # a signed human review
   harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
+  harness diagnose mini-safety                 # why refusal differs by language: probes, directions, interventions
 
-exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete;
+exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete,
+            7 a baseline FAILed the gate (run, gate);
             reproduce: 4 reproduced within tolerance, 5 not reproduced;
             claim check: 0 consistent, 1 inconsistent, 6 unverifiable
 """
@@ -47,13 +51,41 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
 
 
+class UsageError(Exception):
+    """Bad command-line input found by the parser (exit 2); :func:`harness.cli.main` reports it,
+    as JSON too when ``--json`` was given."""
+
+    def __init__(self, usage: str, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.usage, self.prog, self.message = usage, prog, message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that an error is raised to :func:`harness.cli.main` instead of exiting
+    here, so ``--json`` callers get a JSON error object like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.format_usage(), self.prog, message)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (``--limit 0`` used to mean "everything")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0 (leave the option out to run every sample)")
+    return value
+
+
 def _add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="harness",
         description="Run sealed LLM safety benchmarks and keep signed, hash-chained records of every run.",
         epilog=_EPILOG,
@@ -70,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  harness run mini-safety --seed 7 --max-tokens 32 --json\n"
         "  harness run xstest --mirror ../shared/data\n"
         "  harness run mini-safety --serve vllm --vllm-python .venv-vllm/bin/python --engine-arg=--enforce-eager\n"
-        "  harness run mini-safety --endpoint http://127.0.0.1:8000/v1 --model my-model",
+        "  harness run mini-safety --endpoint http://127.0.0.1:8000/v1 --model my-model\n"
+        "  harness run mini-safety --limit 24 --filter language=hi --no-gate\n\n"
+        "exit codes: 0 ok, 7 a baseline FAILed the gate (see docs/statistics.md), 3 run incomplete, 2 bad input",
         formatter_class=fmt,
     )
     run.add_argument("package", nargs="?", default=DEFAULT_PACKAGE, help=f"package folder or name (default: {DEFAULT_PACKAGE})")
@@ -92,7 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--temperature", type=float, help="override temperature (recorded)")
     run.add_argument("--top-p", type=float, help="override top_p (recorded)")
     run.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend (default 1: reproducible)")
-    run.add_argument("--limit", type=int, help="run only the first N samples by id (recorded)")
+    run.add_argument("--limit", type=positive_int, metavar="N",
+                     help="a stratified sample of N prompts (language x category x expected), drawn from the run "
+                     "seed; recorded, and marked as a subset everywhere")
+    run.add_argument("--sample-ids", type=Path, metavar="FILE", help="run only the ids in FILE (one per line; recorded)")
+    run.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                     help="run only samples with this language, category, expected or id; repeatable "
+                     "(e.g. --filter language=hi); recorded")
+    run.add_argument("--no-gate", action="store_true",
+                     help="exit 0 even when a baseline FAILs (exploratory runs); the verdicts are still recorded")
     run.add_argument("--judge-model", metavar="PATH", help="local folder of a judge scorer's model (judge packages)")
     run.add_argument("--judge-endpoint", metavar="URL", help="server of a judge scorer whose backend is 'openai'")
     run.add_argument("--sign", choices=["key", "sigstore"], default="key",
@@ -117,6 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust(ver)
     ver.add_argument("--dossiers", type=Path, help="dossiers folder")
     _add_json(ver)
+
+    gat = sub.add_parser(
+        "gate", help="verify a recorded run and decide its baselines (PASS / FAIL / INCONCLUSIVE); exit 7 on FAIL",
+        description="Verify the run's signature, then decide each baseline it was checked against: FAIL when the "
+        "run's whole 95%% interval is worse than expected - tolerance, PASS when none of it is, INCONCLUSIVE when "
+        "the interval straddles that edge (docs/statistics.md). For CI jobs that run and gate in separate steps.",
+        epilog="examples:\n  harness gate mini-safety@latest\n  harness gate mini-safety@latest --strict --json\n\n"
+        "exit codes: 0 the gate passes, 7 a baseline FAILs (or, with --strict, is INCONCLUSIVE), "
+        "1 the record does not verify, 2 bad input",
+        formatter_class=fmt,
+    )
+    gat.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest")
+    gat.add_argument("--strict", action="store_true", help="an INCONCLUSIVE baseline fails the gate too")
+    _add_trust(gat)
+    gat.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(gat)
 
     dif = sub.add_parser(
         "diff", help="what differs between two runs (inputs, metrics with CIs, verdict flips)",
@@ -169,8 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--expect-head", help="the head digest you trust (detects entries removed from the end)")
     dv.add_argument("--chain-only", action="store_true",
                     help="check the hash chain and the digest of every file only, not signatures or records (fast)")
+    dv.add_argument("--checkpoint", type=Path, metavar="FILE",
+                    help="a checkpoint published earlier (`harness dossier checkpoint`): it must be signed by a "
+                    "signer you trust and the log must extend it")
     dv.add_argument("--dossiers", type=Path)
     _add_json(dv)
+    dc = dsub.add_parser("checkpoint", help="print the dossier's signed checkpoint (to publish), or sign a new one",
+                         epilog="examples:\n  harness dossier checkpoint mini-safety > mini-safety.checkpoint\n"
+                         "  harness dossier checkpoint mini-safety --sign     # a dossier from before checkpoints, "
+                         "after checking it\n  harness dossier verify mini-safety --checkpoint mini-safety.checkpoint",
+                         formatter_class=fmt)
+    dc.add_argument("package")
+    dc.add_argument("--sign", nargs="?", const="key", choices=["key", "sigstore"], default=None,
+                    help="sign a checkpoint over the whole log as it is now (with your key, or Sigstore keyless); "
+                    "refused when the log does not extend the checkpoint already there")
+    dc.add_argument("--dossiers", type=Path)
+    _add_json(dc)
     dl = dsub.add_parser("log", help="the timeline: runs with key metrics, reproductions, rescores, baseline changes, reviews",
                          epilog="example:\n  harness dossier log mini-safety", formatter_class=fmt)
     dl.add_argument("package")
@@ -249,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("package", help="package folder or name")
     bu.add_argument("--from", dest="from_run", required=True, metavar="RUN", help="record.json, run folder, or PACKAGE@N")
     bu.add_argument("--tolerance", type=float, default=0.05, help="tolerance of baselines added for a new model (default 0.05)")
+    bu.add_argument("--dry-run", action="store_true", help="print the changes and the seal they would make; write nothing")
     bu.add_argument("--mirror", type=Path, help="folder mirroring upstream data (resealing reads the data)")
     _add_trust(bu)
     bu.add_argument("--dossiers", type=Path)
@@ -299,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes claim-report.{md,html,json}.",
         epilog="examples:\n  harness claim check docs/examples/claim.toml\n"
         "  harness claim check vendor/claim.toml --run --report-dir reports/acme\n"
-        "  harness claim check vendor/claim.toml --trust-policy auditors.toml --json\n\n"
+        "  harness claim check vendor/claim.toml --trust-policy auditors.toml --json\n"
+        "  harness claim check vendor/claim.toml --vendor-key keys/example-corp.pub.pem\n\n"
         "exit codes: 0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input (e.g. a malformed claim file)",
         formatter_class=fmt,
     )
@@ -310,11 +384,68 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("--model", help="with --run: local model folder, or the served model name with --endpoint "
                     "(default: the embedded tiny-chat model)")
     cc.add_argument("--endpoint", metavar="URL", help="with --run: an OpenAI-compatible server")
-    cc.add_argument("--limit", type=int, help="with --run: only the first N samples (recorded; weakens the check)")
+    cc.add_argument("--limit", type=positive_int, metavar="N",
+                    help="with --run: a stratified subset of N samples (recorded; a subset cannot support the claim)")
     cc.add_argument("--mirror", type=Path, help="with --run: folder mirroring upstream data")
     cc.add_argument("--threads", type=int, default=1, help="with --run: CPU threads for the transformers backend")
     _add_trust(cc)
+    cc.add_argument("--vendor-key", type=Path, action="append", default=[], metavar="PEM",
+                    help="the vendor's public key, as you obtained it (repeatable); a key shipped in the claim "
+                    "folder is only shown, never trusted")
+    cc.add_argument("--vendor-identity", action="append", default=[], metavar="K=V,...",
+                    help="the vendor's Sigstore identity, e.g. issuer=https://token.actions.githubusercontent.com,"
+                    "repository=example-corp/evals[,ref=...,workflow=...] (or san=...); repeatable")
     cc.add_argument("--report-dir", type=Path, metavar="DIR",
                     help="where to write claim-report.{md,html,json} (default: ./claim-reports/<claim file name>)")
     _add_json(cc)
+
+    dia = sub.add_parser(
+        "diagnose", help="why a model refuses in one language and not another: probes, directions, interventions",
+        description="Load an in-process model as a run does, read its activations at the last prompt token of "
+        "every (chosen) layer on the sealed package's prompts, and report per language and layer how harmful "
+        "and harmless prompts separate (probe AUROC with an interval), the cosine of each language's "
+        "harmful-minus-harmless direction to the reference language's, the representation-action gap against "
+        "the evaluation run of the same seal and model (run first if there is none), and what ablating and "
+        "adding the reference refusal direction does to each language's refusal rate. Appends a signed "
+        "'diagnosis' entry to the dossier. See docs/diagnosis.md.",
+        epilog="examples:\n  harness diagnose\n  harness diagnose mini-safety --layers -1 --json\n"
+        "  harness diagnose multijail --mirror ../shared/data --limit 60 --model path/to/hf-model\n\n"
+        "exit codes: 0 diagnosed and recorded, 1 the evaluation run does not verify, "
+        "2 bad input (a model behind --endpoint, an unknown layer or language)",
+        formatter_class=fmt,
+    )
+    dia.add_argument("package", nargs="?", default=DEFAULT_PACKAGE, help=f"package folder or name (default: {DEFAULT_PACKAGE})")
+    dia.add_argument("--model", help="local model folder (default: the embedded tiny-chat model)")
+    dia.add_argument("--endpoint", metavar="URL", help="not supported: diagnosis needs the weights in-process (exit 2)")
+    dia.add_argument("--layers", type=layer_list, metavar="N[,N...]",
+                     help="decoder layers to read and intervene on, from 0 (negative: from the end); default: all")
+    dia.add_argument("--reference", default="en", metavar="LANG", help="reference language (default: en)")
+    dia.add_argument("--mirror", type=Path, help="folder mirroring upstream data files (or set HARNESS_DATA_MIRROR)")
+    dia.add_argument("--seed", type=int, help="run seed (default: the package's); the evaluation run is matched by seal and model")
+    dia.add_argument("--limit", type=positive_int, metavar="N", help="a stratified subset of N prompts, as `harness run --limit`")
+    dia.add_argument("--sample-ids", type=Path, metavar="FILE", help="only the ids in FILE (one per line)")
+    dia.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                     help="only samples with this language, category, expected or id; repeatable")
+    dia.add_argument("--threads", type=int, default=1, help="CPU threads for the model (default 1, as a run)")
+    dia.add_argument("--max-tokens", type=positive_int, default=24,
+                     help="tokens per regenerated answer in the interventions (default 24, at most the package's)")
+    dia.add_argument("--scale", type=float, default=1.0,
+                     help="multiple of the reference refusal vector added by the addition intervention (default 1.0)")
+    dia.add_argument("--save-activations", type=Path, metavar="DIR",
+                     help="also write the raw activations (activations.npy, samples.jsonl) to DIR; not signed")
+    dia.add_argument("--sign", choices=["key", "sigstore"], default="key", help="who signs the diagnosis (as `harness run`)")
+    _add_trust(dia)
+    dia.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
+    _add_json(dia)
     return parser
+
+
+def layer_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated layer numbers, e.g. ``0,1`` or ``-1``."""
+    try:
+        layers = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of layer numbers") from None
+    if not layers:
+        raise argparse.ArgumentTypeError("give at least one layer number")
+    return layers

@@ -17,6 +17,9 @@ from pydantic import Field, JsonValue, TypeAdapter
 
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json
+from harness._internal.strictjson import check_strict
+from harness.dossier.diagnosis_details import DiagnosisDetails
+from harness.errors import RecordError
 from harness.packages.manifest import Baseline
 from harness.scoring.base import ScorerInfo
 from harness.scoring.metrics import MetricValue
@@ -24,8 +27,8 @@ from harness.scoring.metrics import MetricValue
 EVENT_SCHEMA_VERSION: Final[Literal[1]] = 1
 BUNDLE_SUFFIX = ".sigstore.json"
 """An event's bundle sits beside its document: ``<kind>.json`` and ``<kind>.sigstore.json``."""
-EventKind = Literal["reproduction", "rescore", "baseline", "review"]
-EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review")
+EventKind = Literal["reproduction", "rescore", "baseline", "review", "diagnosis"]
+EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review", "diagnosis")
 
 
 class EventPackage(Frozen):
@@ -237,6 +240,22 @@ class ReviewDetails(Frozen):
     entry_signer: str | None
 
 
+# ------------------------------------------------------------------ diagnosis
+
+
+class DiagnosisSummary(Frozen):
+    """What ``dossier log`` shows of a diagnosis (details: :mod:`harness.dossier.diagnosis_details`)."""
+
+    evaluation_run: str
+    model: str
+    reference_language: str
+    layers: tuple[int, ...]
+    diagnosis_layer: int
+    representation_failures: tuple[str, ...]
+    action_failures: tuple[str, ...]
+    numbers_sha256: str
+
+
 # ------------------------------------------------------------------ documents
 
 
@@ -289,17 +308,34 @@ class ReviewRecord(_Event):
     details: ReviewDetails
 
 
+class DiagnosisRecord(_Event):
+    """``diagnosis.json``: a white-box diagnosis of an evaluation run's per-language refusals."""
+
+    kind: Literal["diagnosis"] = "diagnosis"
+    summary: DiagnosisSummary
+    details: DiagnosisDetails
+
+
 EventRecord = Annotated[
-    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord, Field(discriminator="kind")
+    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord, Field(discriminator="kind")
 ]
 """Any signed event document; ``kind`` picks the model."""
 
-EventSummary = ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary
+EventSummary = ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary | DiagnosisSummary
 """The part of an event document that its dossier entry repeats."""
 
-_EVENT: TypeAdapter[ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord] = TypeAdapter(EventRecord)
+_EVENT: TypeAdapter[ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord] = TypeAdapter(
+    EventRecord)
 
 
-def parse_event_bytes(raw: bytes) -> ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord:
-    """An event document from its JSON (raises pydantic's ValidationError)."""
+def parse_event_bytes(
+    raw: bytes,
+) -> ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord:
+    """An event document from its JSON (raises pydantic's ValidationError; RecordError for
+    duplicate keys or NaN, which would let two parsers read two different documents)."""
+    try:
+        check_strict(raw)
+    except ValueError as e:
+        raise RecordError(f"an event document is not strict JSON ({e})",
+                          hint="a signed document must mean one thing to every parser; do not trust it") from None
     return _EVENT.validate_json(raw)

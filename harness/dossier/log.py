@@ -6,37 +6,62 @@ a place that can be named. Every other field of an entry is re-derived from the
 signed record on verification, so even the last entry cannot be edited unnoticed.
 
 Appends take an exclusive lock and write the whole line with one ``write`` on an
-``O_APPEND`` descriptor: a killed process never leaves half a line, and an append
-costs the same however long the log is (only the tail is read).
+``O_APPEND`` descriptor: a killed process never leaves half a line. Given a signer, an
+append then signs a checkpoint over the whole log under the same lock
+(:mod:`harness.dossier.checkpoint`): the RFC 9162 Merkle root of every line, which
+fixes the entries and their order where the unsigned chain alone could be recomputed.
+A repair never deletes an entry: a last line that only lacks its newline is completed,
+and bytes that are not an entry are moved aside to ``log.jsonl.torn-<time>``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from harness._internal.files import atomic_write
+from harness._internal.files import (
+    NotRegularFileError,
+    OutsideRootError,
+    atomic_write,
+    confine,
+    open_regular,
+)
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json, sha256_bytes, sha256_file
 from harness._internal.settings import dossiers_dir as default_dossiers_dir
 from harness.dossier.documents import (
     BUNDLE_SUFFIX,
     BaselineSummary,
+    DiagnosisSummary,
     EventRecord,
     EventSummary,
     ReproductionSummary,
     RescoreSummary,
     ReviewSummary,
 )
-from harness.errors import DossierError, HarnessError
+from harness.dossier.tail import TailRepair, last_line, repair_tail
+from harness.errors import BadReferenceError, DossierError, HarnessError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, parse_record
+
+if TYPE_CHECKING:
+    from harness.dossier.checkpoint import SignedCheckpoint
+    from harness.signing.signers import Signer
+
+_logger = logging.getLogger(__name__)
+_held = threading.local()
+"""The dossier roots whose lock this thread holds: the lock is re-entrant within a thread
+(a commit holds it across its steps and the append inside them), exclusive across
+threads and processes (each flock is on its own open file description)."""
 
 LOG_NAME = "log.jsonl"
 LOCK_NAME = ".lock"
@@ -108,7 +133,7 @@ class EventEntry(Frozen):
     schema_version: Literal[2] = EVENT_ENTRY_SCHEMA_VERSION
     seq: int
     prev: str
-    kind: Literal["reproduction", "rescore", "baseline", "review"]
+    kind: Literal["reproduction", "rescore", "baseline", "review", "diagnosis"]
     id: str
     time: str
     package: str
@@ -137,7 +162,7 @@ class EventEntry(Frozen):
 
 _SUMMARY_OF: dict[str, type[EventSummary]] = {
     "reproduction": ReproductionSummary, "rescore": RescoreSummary, "baseline": BaselineSummary,
-    "review": ReviewSummary,
+    "review": ReviewSummary, "diagnosis": DiagnosisSummary,
 }
 
 
@@ -201,7 +226,7 @@ class Dossier:
     def parsed_lines(self) -> list[tuple[Entry | EventEntry, bytes]]:
         if not self.log.exists():
             return []
-        data = self.log.read_bytes()
+        data = _read_log(self.log)
         out = []
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
@@ -230,8 +255,12 @@ class Dossier:
         """The last entry and its line, reading only the tail of the log (O(1) in its length)."""
         if not self.log.exists():
             return None
-        with open(self.log, "rb") as fh:
-            last = _last_line(fh)
+        with os.fdopen(_open_log(self.log), "rb") as fh:
+            last = last_line(fh)
+            if last is not None:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n" and not _parses(last):
+                    last = last_line(fh, len(last))  # a torn tail is not an entry: the line before it is the head
         if last is None:
             return None
         try:
@@ -252,31 +281,31 @@ class Dossier:
         """An entry of any kind by ``latest`` (of runs, with ``runs_only``), a sequence number, or an id prefix."""
         entries = self.entries()
         if not entries:
-            raise DossierError(f"dossier {self.root} is empty", hint="run the package first: `harness run <package>`")
+            raise BadReferenceError(f"dossier {self.root} is empty", hint="run the package first: `harness run <package>`")
         pool = [e for e in entries if isinstance(e, Entry)] if runs_only else entries
         if ref in ("latest", "last", ""):
             if not pool:
-                raise DossierError(f"dossier {self.root.name} has no run entries", hint="run the package first")
+                raise BadReferenceError(f"dossier {self.root.name} has no run entries", hint="run the package first")
             return pool[-1]
         if ref.lstrip("-").isdigit():
             n = int(ref)
             idx = n - 1 if n > 0 else len(entries) + n - 1
             if 0 <= idx < len(entries):
                 if runs_only and not isinstance(entries[idx], Entry):
-                    raise DossierError(f"entry {entries[idx].seq} of {self.root.name} is a {entries[idx].kind}, not a run",
+                    raise BadReferenceError(f"entry {entries[idx].seq} of {self.root.name} is a {entries[idx].kind}, not a run",
                                        hint="`harness dossier log` lists the entries and their kinds")
                 return entries[idx]
-            raise DossierError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
+            raise BadReferenceError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
         hits = [e for e in pool if e.ident.startswith(ref)]
         if len(hits) == 1:
             return hits[0]
-        raise DossierError(
+        raise BadReferenceError(
             f"{'no' if not hits else 'more than one'} entry of {self.root.name} matches {ref!r}",
             hint="use a sequence number, 'latest', or a longer run id prefix",
         )
 
     def record_of(self, entry: Entry) -> RunRecord:
-        return parse_record(self.root / entry.record.path)
+        return parse_record(_confined(self.root, entry.record.path))
 
     def timeline(self) -> list[dict[str, Any]]:
         """Every entry with what `dossier log` shows: key metrics per run, and which runs were
@@ -296,6 +325,7 @@ class Dossier:
                         f"{m.metric}[{m.group}]": round(m.value, 6) for m in rec.metrics if m.group.startswith("language:")}
                     row["samples"] = rec.outputs.samples
                     row["overrides"] = rec.overrides.model_dump(mode="json")
+                    row["subset"] = rec.is_subset
                 except HarnessError as err:
                     row["key_metrics"] = {}
                     row["error"] = err.message
@@ -311,8 +341,10 @@ class Dossier:
 
     # ------------------------------------------------------------------ writing
 
-    def add_run(self, record: RunRecord, bundle: bytes, outputs_src: Path) -> Entry:
-        """Store a run's files, then append the entry that points at them."""
+    def add_run(self, record: RunRecord, bundle: bytes, outputs_src: Path, *,
+                checkpoint: Signer | None = None) -> Entry:
+        """Store a run's files, then append the entry that points at them (and, given a
+        signer, sign a checkpoint over the log)."""
         run_dir = self.run_dir(record.run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         outputs_dst = run_dir / OUTPUTS_NAME
@@ -320,9 +352,9 @@ class Dossier:
             os.replace(outputs_src, outputs_dst)
         atomic_write(run_dir / RECORD_NAME, record.to_bytes())
         atomic_write(run_dir / BUNDLE_NAME, bundle)
-        return self.append_run(record)
+        return self.append_run(record, checkpoint=checkpoint)
 
-    def append_run(self, record: RunRecord) -> Entry:
+    def append_run(self, record: RunRecord, *, checkpoint: Signer | None = None) -> Entry:
         """Append the entry for a run whose three files are already in ``runs/<run_id>``."""
         run_dir = self.run_dir(record.run_id)
         rel = f"runs/{record.run_id}"
@@ -344,14 +376,14 @@ class Dossier:
                 outputs=FileRef(path=f"{rel}/{OUTPUTS_NAME}", sha256=digests[OUTPUTS_NAME]),
             )
 
-        return self.append(make)
+        return self.append(make, checkpoint=checkpoint)
 
     def entry_for_run(self, run_id: str) -> Entry | None:
         """The entry of a run, if it was appended; reads the whole log (recovery only)."""
         if not self.log.exists():
             return None
         needle = f'"run_id":"{run_id}"'.encode()
-        for raw in self.log.read_bytes().split(b"\n"):
+        for raw in _read_log(self.log).split(b"\n"):
             if needle in raw:
                 try:
                     return Entry.model_validate_json(raw)
@@ -360,10 +392,12 @@ class Dossier:
         return None
 
     def event_dir(self, kind: str, event_id: str) -> Path:
-        return self.root / f"{kind}s" / event_id
+        return self.root / event_folder(kind) / event_id
 
-    def add_event(self, doc: EventRecord, bundle: bytes, files: dict[str, Path]) -> EventEntry:
-        """Store a signed event document and its files, then append its entry."""
+    def add_event(self, doc: EventRecord, bundle: bytes, files: dict[str, Path], *,
+                  checkpoint: Signer | None = None) -> EventEntry:
+        """Store a signed event document and its files, then append its entry (and, given a
+        signer, sign a checkpoint over the log)."""
         folder = self.event_dir(doc.kind, doc.id)
         folder.mkdir(parents=True, exist_ok=True)
         refs = []
@@ -371,12 +405,12 @@ class Dossier:
             dst = folder / name
             if src.resolve() != dst.resolve():
                 atomic_write(dst, src.read_bytes())
-            refs.append(FileRef(path=f"{doc.kind}s/{doc.id}/{name}", sha256=sha256_file(dst)))
+            refs.append(FileRef(path=f"{event_folder(doc.kind)}/{doc.id}/{name}", sha256=sha256_file(dst)))
         body = doc.to_bytes()
         bundle_name = doc.document_name.removesuffix(".json") + BUNDLE_SUFFIX
         atomic_write(folder / doc.document_name, body)
         atomic_write(folder / bundle_name, bundle)
-        rel = f"{doc.kind}s/{doc.id}"
+        rel = f"{event_folder(doc.kind)}/{doc.id}"
 
         def make(seq: int, prev: str) -> EventEntry:
             return EventEntry(
@@ -386,19 +420,40 @@ class Dossier:
                 files=tuple(refs),
             )
 
-        return self.append(make)
+        return self.append(make, checkpoint=checkpoint)
 
-    def append(self, make: Callable[[int, str], AnyEntryT]) -> AnyEntryT:
-        """Append ``make(seq, prev)`` under the dossier lock; O(1) in the log length."""
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the dossier's exclusive lock (re-entrant in one thread): appends, checkpoint
+        signing, and a run's commit, which must read the head and append with nothing between."""
+        held: set[str] = _held.__dict__.setdefault("roots", set())
+        key = str(self.root.absolute())
+        if key in held:
+            yield
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            held.add(key)
+            try:
+                yield
+            finally:
+                held.discard(key)
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        finally:
+            os.close(lock_fd)
+
+    def append(self, make: Callable[[int, str], AnyEntryT], *, checkpoint: Signer | None = None) -> AnyEntryT:
+        """Append ``make(seq, prev)`` under the dossier lock, then, given a signer, sign a
+        checkpoint over the whole log (a crash between the two leaves the checkpoint one entry
+        behind; the next signed append or ``dossier checkpoint --sign`` covers it)."""
+        with self.locked():
             fd = os.open(self.log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 with os.fdopen(os.dup(fd), "rb") as fh:
-                    _repair_torn_tail(fh, fd)
-                    last = _last_line(fh)
+                    self._report(repair_tail(fh, fd, self.root, _parses))
+                    last = last_line(fh)
                 if last is None:
                     seq, prev = 0, GENESIS
                 else:
@@ -411,10 +466,48 @@ class Dossier:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        finally:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            os.close(lock_fd)
+            if checkpoint is not None:
+                from harness._internal.crashpoint import crashpoint
+
+                crashpoint("entry-appended")
+                self.sign_checkpoint(checkpoint)
         return entry
+
+    def repair_tail(self) -> TailRepair | None:
+        """Repair an interrupted append now (under the lock), and say what was done."""
+        if not self.log.exists():
+            return None
+        with self.locked():
+            fd = os.open(self.log, os.O_RDWR | os.O_APPEND)
+            try:
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    return self._report(repair_tail(fh, fd, self.root, _parses))
+            finally:
+                os.close(fd)
+
+    def _report(self, repair: TailRepair | None) -> TailRepair | None:
+        if repair is not None:
+            _logger.warning("%s: %s", self.log, repair)
+        return repair
+
+    def sign_checkpoint(self, signer: Signer) -> SignedCheckpoint:
+        """Sign a checkpoint over the whole log and store it beside ``log.jsonl`` (under the lock).
+
+        Refused (CheckpointError) when the log does not extend the checkpoint already
+        there: signing over a rewritten log would vouch for the rewrite."""
+        from harness.dossier.checkpoint import resign
+
+        with self.locked():
+            self.repair_tail()
+            first = self.parsed_lines()[:1]
+            if not first:
+                raise DossierError(f"{self.log} has no entries to sign", hint="a checkpoint follows the first entry")
+            return resign(self.root, self.log, first[0][0].package, signer)
+
+
+def event_folder(kind: str) -> str:
+    """The dossier folder of an event kind: its plural (``reviews``, ``diagnoses``)."""
+    return "diagnoses" if kind == "diagnosis" else f"{kind}s"
 
 
 def _later_word(summary: EventSummary) -> str:
@@ -425,6 +518,8 @@ def _later_word(summary: EventSummary) -> str:
         return str(summary.verdict)
     if isinstance(summary, RescoreSummary):
         return f"rescored with {summary.scorer}"
+    if isinstance(summary, DiagnosisSummary):
+        return "diagnosed"
     return "baselines taken from it"
 
 
@@ -435,46 +530,32 @@ def _event_fields(doc: EventRecord) -> dict[str, Any]:
             "summary": doc.summary}
 
 
-def _last_line(fh: Any) -> bytes | None:
-    """The last complete line of a file, reading backwards from the end only as far as needed."""
-    fh.seek(0, os.SEEK_END)
-    end = fh.tell()
-    if end == 0:
-        return None
-    block = 8192
-    pos = end
-    buf = b""
-    while pos > 0:
-        step = min(block, pos)
-        pos -= step
-        fh.seek(pos)
-        buf = bytes(fh.read(step)) + buf
-        body = buf[:-1] if buf.endswith(b"\n") else buf
-        nl = body.rfind(b"\n")
-        if nl >= 0:
-            return body[nl + 1:]
-        block *= 2
-    body = buf[:-1] if buf.endswith(b"\n") else buf
-    return body or None
+def _open_log(path: Path) -> int:
+    """A descriptor of the log, refused at once (DossierError) if it is a FIFO, device or socket."""
+    try:
+        return open_regular(path)
+    except NotRegularFileError as e:
+        raise DossierError(f"{path} is a {e.kind}, not a regular file",
+                           hint="a dossier's log is a plain file; something was put in its place") from None
 
 
-def _repair_torn_tail(fh: Any, fd: int) -> None:
-    """Drop an incomplete last line left by a crash mid-append (it was never committed)."""
-    fh.seek(0, os.SEEK_END)
-    end = fh.tell()
-    if end == 0:
-        return
-    fh.seek(end - 1)
-    if fh.read(1) == b"\n":
-        return
-    pos = end
-    while pos > 0:
-        step = min(65536, pos)
-        pos -= step
-        fh.seek(pos)
-        chunk = fh.read(step)
-        nl = chunk.rfind(b"\n")
-        if nl >= 0:
-            os.ftruncate(fd, pos + nl + 1)
-            return
-    os.ftruncate(fd, 0)
+def _read_log(path: Path) -> bytes:
+    with os.fdopen(_open_log(path), "rb") as fh:
+        return bytes(fh.read())
+
+
+def _confined(root: Path, rel: str) -> Path:
+    """``root / rel`` with symlinks resolved, refused (DossierError) if it leaves the dossier."""
+    try:
+        return confine(root, rel)
+    except OutsideRootError:
+        raise DossierError(f"{rel} leads outside the dossier {root} (through a symbolic link)",
+                           hint="a received dossier may only name its own files; do not trust it") from None
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        parse_entry(line)
+    except (ValidationError, ValueError):
+        return False
+    return True

@@ -3,12 +3,17 @@
 ``N`` is a sequence number, ``latest`` (the default) or a run id prefix. Every command
 that takes a run (verify, diff, reproduce, rescore, baseline update, approve) resolves
 it here, so a reference means the same thing and fails the same way everywhere.
+
+Paths read from a log are confined to the dossier after resolving symlinks
+(:func:`entry_file`): a link inside a received dossier must not make the harness read
+a file of the auditor's machine as if it were part of the run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness._internal.files import OutsideRootError, confine
 from harness._internal.hashing import sha256_file
 from harness.dossier.log import Dossier, Entry
 from harness.errors import DossierError, HarnessError
@@ -24,21 +29,54 @@ def run_files(record_or_dir: Path) -> tuple[Path, Path, Path]:
     return record, d / BUNDLE_NAME, d / OUTPUTS_NAME
 
 
+def entry_file(root: Path, rel: str) -> Path:
+    """The file ``rel`` of the dossier at ``root``, symlinks resolved; refused (DossierError)
+    when it lies outside the dossier."""
+    try:
+        return confine(root, rel)
+    except OutsideRootError:
+        raise DossierError(f"{rel} leads outside the dossier {root} (through a symbolic link)",
+                           hint="a received dossier may only name its own files; do not trust it") from None
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``PACKAGE@N`` as (package, N); N is ``latest`` when not given."""
     name, _, which = ref.partition("@")
     return name, which or "latest"
 
 
-def dossier_named(ref: str, dossiers: Path | None = None) -> Dossier:
-    """The dossier of ``PACKAGE[@N]``; refused (bad input) when it has no log."""
+def known_names(dossiers: Path | None = None) -> list[str]:
+    """Names a user may mean: the dossiers that exist and the packages in the packages folder."""
+    from harness._internal.settings import packages_dir
+
+    root = Dossier.for_package("x", dossiers).root.parent
+    names = {p.name for p in root.iterdir() if (p / "log.jsonl").is_file()} if root.is_dir() else set()
+    pkgs = packages_dir()
+    if pkgs.is_dir():
+        names |= {p.name for p in pkgs.iterdir() if (p / "manifest.toml").is_file()}
+    return sorted(names)
+
+
+def did_you_mean(name: str, dossiers: Path | None = None) -> str | None:
+    """``did you mean mini-safety?`` for a misspelt package or dossier name, or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known_names(dossiers), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else None
+
+
+def dossier_named(ref: str, dossiers: Path | None = None, *, what: str = "a dossier entry") -> Dossier:
+    """The dossier of ``PACKAGE[@N]``; refused (bad input, exit 2) when it has no log, with
+    the closest existing name when there is one."""
     name, _ = split_ref(ref)
     dossier = Dossier.for_package(name, dossiers)
     if not dossier.log.exists():
-        raise HarnessError(
-            f"{ref!r} is neither a record file nor a dossier entry (no dossier at {dossier.root})",
-            hint=_REF_HINT,
-        )
+        guess = did_you_mean(name, dossiers)
+        entry = what == "a dossier entry"
+        subject = f"{ref!r} is neither a record file nor {what}" if entry else f"there is no dossier {name!r}"
+        rest = _REF_HINT if entry else f"run the package first (`harness run {name}`), or pass --dossiers DIR"
+        raise HarnessError(f"{subject} (no dossier at {dossier.root})",
+                           hint=f"{guess} ({rest})" if guess else rest)
     return dossier
 
 
@@ -73,4 +111,5 @@ def run_files_of(ref: str, dossiers: Path | None = None) -> tuple[Path, Path, Pa
         return run_files(p)
     dossier = dossier_named(ref, dossiers)
     entry = dossier.resolve(split_ref(ref)[1])
-    return dossier.root / entry.record.path, dossier.root / entry.bundle.path, dossier.root / entry.outputs.path
+    return (entry_file(dossier.root, entry.record.path), entry_file(dossier.root, entry.bundle.path),
+            entry_file(dossier.root, entry.outputs.path))

@@ -6,6 +6,14 @@ pins and every upstream data file (checked against its pin) into a deterministic
 tar.gz (sorted entries, zero times and owners, so the same package gives the same
 bytes); `harness package import` checks it all again and files it under its seal
 digest, which is how `harness reproduce` finds it.
+
+An archive is received from someone else, so import trusts nothing in it: the tar is
+read as a stream, and each member must be a regular file named ``harness-package/...``
+without ``..``, an absolute path or a backslash (links, devices, FIFOs and folders are
+refused); the decompressed stream, the members' total size and their number are capped
+(:data:`MAX_UNPACKED_BYTES`, :data:`MAX_FILES`), so a decompression bomb stops as soon
+as it crosses a limit; every name the index gives is checked before a path is built
+from it. A refused import leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -13,17 +21,21 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
+from harness._internal.files import UnsafeNameError, check_name, read_regular
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json, sha256_file
 from harness._internal.settings import cache_dir
+from harness._internal.strictjson import check_strict
 from harness.errors import HarnessError, PackageError, SealError
 from harness.packages.data import resolve_sources
 from harness.packages.manifest import MANIFEST_NAME
@@ -34,6 +46,14 @@ ARCHIVE_SCHEMA_VERSION: Final[Literal[1]] = 1
 TOP = "harness-package"
 INDEX_NAME = "ARCHIVE.json"
 SUFFIX = ".harness.tar.gz"
+MAX_UNPACKED_BYTES = 8 << 30
+"""Largest total size of an archive's files (8 GiB): the biggest pinned upstream data is far smaller."""
+MAX_FILES = 10_000
+"""Most members an archive may hold (a package is a few dozen files)."""
+MAX_INDEX_BYTES = 1 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEADER_ALLOWANCE = 64 << 10
+"""Tar headers (and PAX records) counted per member on top of the data, for the stream cap."""
 
 
 class ArchiveIndex(Frozen):
@@ -46,6 +66,31 @@ class ArchiveIndex(Frozen):
     lockfile: str
     blobs: dict[str, str]
     """data source id -> sha256 of an upstream file carried as blobs/<sha256>."""
+
+    @field_validator("package", "lockfile")
+    @classmethod
+    def _plain(cls, v: str) -> str:
+        """Both name a path inside the archive: one plain name each, never ``..`` or a separator."""
+        try:
+            return check_name(v, "name")
+        except UnsafeNameError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("seal")
+    @classmethod
+    def _seal(cls, v: str) -> str:
+        """The seal names the store folder the import replaces: a digest, nothing else."""
+        if not _HEX64.match(v):
+            raise ValueError(f"{v!r} is not a seal digest (64 lowercase hex digits)")
+        return v
+
+    @field_validator("blobs")
+    @classmethod
+    def _blobs(cls, v: dict[str, str]) -> dict[str, str]:
+        for digest in v.values():
+            if not _HEX64.match(digest):
+                raise ValueError(f"blob digest {digest!r} is not a sha256 hex digest")
+        return v
 
 
 def store_dir() -> Path:
@@ -115,39 +160,103 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _safe_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
-    out = []
-    for m in tar.getmembers():
-        p = PurePosixPath(m.name)
-        if not m.isfile() or p.is_absolute() or ".." in p.parts or p.parts[:1] != (TOP,):
-            raise PackageError(f"{archive}: member {m.name!r} is not a plain file inside {TOP}/",
-                               hint="this is not an archive written by `harness package export`")
-        out.append(m)
-    return out
+class _Capped(io.RawIOBase):
+    """The decompressed archive stream, refused past ``cap`` bytes: tarfile reads PAX
+    headers and member data from it, so nothing in the archive can make it read more."""
+
+    def __init__(self, inner: gzip.GzipFile, cap: int, archive: Path) -> None:
+        self.inner, self.cap, self.seen, self.archive = inner, cap, 0, archive
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buf))
+        self.seen += len(data)
+        if self.seen > self.cap:
+            raise _refused(self.archive, f"it unpacks to more than {self.cap} bytes (the limit is "
+                                         f"{MAX_UNPACKED_BYTES} bytes of files)")
+        buf[: len(data)] = data
+        return len(data)
 
 
-def import_archive(archive: Path, store: Path | None = None) -> Package:
-    """Check an archive (seal, lockfile, every data digest) and keep it under its seal digest."""
+def _refused(archive: Path, why: str) -> PackageError:
+    return PackageError(f"{archive}: refused: {why}",
+                        hint="this is not an archive written by `harness package export`; nothing was imported")
+
+
+def _member_path(m: tarfile.TarInfo, archive: Path) -> PurePosixPath:
+    """The member's path inside ``harness-package/``, or a refusal naming what is wrong with it."""
+    p = PurePosixPath(m.name)
+    if not m.isreg():
+        kind = ("symbolic link" if m.issym() else "hard link" if m.islnk() else "device" if m.isdev()
+                else "FIFO" if m.isfifo() else "folder" if m.isdir() else "special member")
+        raise _refused(archive, f"member {m.name!r} is a {kind}; only regular files are accepted")
+    if (p.is_absolute() or "\\" in m.name or "\x00" in m.name or ".." in p.parts or "." in p.parts
+            or p.parts[:1] != (TOP,) or len(p.parts) < 2):
+        raise _refused(archive, f"member {m.name!r} is not a plain path inside {TOP}/")
+    return p
+
+
+def _unpack(archive: Path, into: Path, max_bytes: int, max_files: int) -> None:
+    """Stream the archive into ``into``, refusing at the first member or byte over a limit."""
+    total = files = 0
+    seen: set[str] = set()
+    with open(archive, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+        capped = _Capped(gz, max_bytes + _HEADER_ALLOWANCE * (max_files + 2), archive)
+        with tarfile.open(fileobj=io.BufferedReader(capped), mode="r|") as tar:
+            for m in tar:
+                p = _member_path(m, archive)
+                files += 1
+                total += m.size
+                if files > max_files:
+                    raise _refused(archive, f"it holds more than {max_files} files (the limit)")
+                if total > max_bytes:
+                    raise _refused(archive, f"its files add up to more than {max_bytes} bytes (the limit)")
+                if m.name in seen:
+                    raise _refused(archive, f"member {m.name!r} appears twice")
+                seen.add(m.name)
+                dest = into.joinpath(*p.parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(m)
+                assert src is not None  # a regular member
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+
+
+def import_archive(archive: Path, store: Path | None = None, *, max_bytes: int | None = None,
+                   max_files: int | None = None) -> Package:
+    """Check an archive (members, limits, seal, lockfile, every data digest) and keep it under its seal digest.
+
+    Nothing in the store changes unless every check passed; a copy already stored under
+    the same seal is swapped for the new one only then.
+    """
     store = store or store_dir()
+    max_bytes = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
+    max_files = MAX_FILES if max_files is None else max_files
     if not archive.is_file():
         raise PackageError(f"package archive {archive} does not exist", hint="give the file `harness package export` wrote")
     store.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=store))
     try:
         try:
-            with tarfile.open(archive, mode="r:gz") as tar:
-                members = _safe_members(tar, archive)
-                tar.extractall(tmp, members=members, filter="data")
-        except (tarfile.TarError, OSError, EOFError) as e:
+            _unpack(archive, tmp, max_bytes, max_files)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise PackageError(f"{archive} is not a readable package archive: {e}",
                                hint="export it again with `harness package export`") from None
         top = tmp / TOP
         try:
-            index = ArchiveIndex.model_validate_json((top / INDEX_NAME).read_bytes())
-        except (OSError, ValidationError) as e:
+            raw = read_regular(top / INDEX_NAME, follow=False, limit=MAX_INDEX_BYTES)
+            check_strict(raw)
+            index = ArchiveIndex.model_validate_json(raw)
+        except (OSError, ValidationError, ValueError) as e:
             raise PackageError(f"{archive}: no valid {INDEX_NAME} ({str(e).splitlines()[0]})",
                                hint="this is not an archive written by `harness package export`") from None
-        pkg = check_package(load_package(top / "packages" / index.package))
+        pkg_root = top / "packages" / index.package
+        if not pkg_root.is_dir():
+            raise _refused(archive, f"the index names package {index.package!r}, which the archive does not hold")
+        pkg = check_package(load_package(pkg_root))
         assert pkg.seal is not None
         if pkg.seal.seal != index.seal:
             raise SealError(f"{archive}: the package's seal is {pkg.seal.seal}, the archive says {index.seal}",
@@ -165,8 +274,8 @@ def import_archive(archive: Path, store: Path | None = None) -> Package:
                     os.replace(cached.with_name(cached.name + ".part"), cached)
         shutil.rmtree(top / "blobs", ignore_errors=True)
         final = store / index.seal
-        if final.exists():
-            shutil.rmtree(final)
+        if os.path.lexists(final):  # swap only now that everything checked; the old copy goes last
+            os.replace(final, tmp / "replaced")
         os.replace(top, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

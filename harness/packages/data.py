@@ -104,18 +104,26 @@ def resolve_source(
             )
         return _verify(src, path, "package", pkg.verified_files.get(Path(src.path).as_posix()))
     mirror = mirror or data_mirror()
+    tried: list[Path] = []
     if mirror is not None:
+        if not mirror.is_dir():
+            raise DataError(f"the mirror folder {mirror} does not exist (or is not a folder)",
+                            hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding "
+                            f"{src.mirror_path or src.file_name}, e.g. ../shared/data")
         for cand in _mirror_candidates(src, mirror):
             if cand.is_file():
                 return _verify(src, cand, "mirror")
+            tried.append(cand)
     cached = cache_dir() / "data" / "sha256" / src.sha256
     if cached.is_file():
         return _verify(src, cached, "cache")
+    not_in_mirror = (f"; not in the mirror {mirror} (looked for {', '.join(str(t) for t in tried)})"
+                     if mirror is not None else "")
     if src.size > MAX_DATA_BYTES:
         raise DataError(f"data source {src.id!r} pins {src.size} bytes, over the limit {MAX_DATA_BYTES}")
     if not allow_download:
         raise DataError(
-            f"data source {src.id!r} is not in the mirror or the cache",
+            f"data source {src.id!r} is not in the cache{not_in_mirror or ' or a mirror'}",
             hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {src.mirror_path or src.file_name}",
         )
     import urllib.request
@@ -133,8 +141,9 @@ def resolve_source(
         raise
     except OSError as e:
         raise DataError(
-            f"data source {src.id!r}: could not download {url}: {e}",
-            hint=f"without network, pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding the file",
+            f"data source {src.id!r}: could not download {url}: {e}{not_in_mirror}",
+            hint=f"without network, pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding "
+            f"{src.mirror_path or src.file_name}",
         ) from None
     finally:
         if os.path.exists(tmp_name):

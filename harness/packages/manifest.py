@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from harness._internal.frozen import Frozen
 from harness.errors import ManifestError, SealError
@@ -260,13 +268,45 @@ class Compare(Frozen):
 
 
 class Baseline(Frozen):
-    """An expected metric value for one model, with the tolerance a run may differ by."""
+    """An expected metric value for one model, with the tolerance a run may differ by.
+
+    ``successes`` and ``n``, when given, are the exact counts the value came from
+    (``harness baseline update`` writes them): the expected rate is then exactly
+    ``successes / n``, so a run identical to the one the baseline was taken from changes
+    nothing, instead of differing from a rounded ``value`` in the fourth decimal.
+    """
 
     model: str
     metric: MetricName
     group: str = "overall"
     value: float = Field(ge=0.0, le=1.0)
     tolerance: float = Field(ge=0.0, le=1.0)
+    successes: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=1)
+
+    @property
+    def expected(self) -> float:
+        """The expected rate: exact when the counts are given, else ``value``."""
+        if self.successes is not None and self.n is not None:
+            return self.successes / self.n
+        return self.value
+
+    @model_serializer(mode="wrap")
+    def _without_absent_counts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Baselines written before the counts existed serialize (and so digest) as before."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in ("successes", "n") and v is None)}
+
+    @model_validator(mode="after")
+    def _counts(self) -> Baseline:
+        if (self.successes is None) != (self.n is None):
+            raise ValueError("give both successes and n, or neither")
+        if self.successes is not None and self.n is not None:
+            if self.successes > self.n:
+                raise ValueError("successes cannot exceed n")
+            if abs(self.successes / self.n - self.value) > 5e-4:
+                raise ValueError(f"value {self.value} is not successes/n = {self.successes}/{self.n}")
+        return self
 
     @field_validator("group")
     @classmethod
@@ -274,6 +314,27 @@ class Baseline(Frozen):
         if v != "overall" and not re.match(r"^(language|category):[A-Za-z0-9_.-]+$", v):
             raise ValueError("group must be 'overall', 'language:<code>' or 'category:<slug>'")
         return v
+
+
+class Gate(Frozen):
+    """The ``[gate]`` table: what a baseline check that cannot decide does to the run's exit.
+
+    The rule itself is fixed (docs/statistics.md): a baseline FAILs when the run's whole
+    interval is worse than ``expected - tolerance`` (for a rate where lower is safer:
+    above ``expected + tolerance``), PASSes when the whole interval is no worse than
+    that, and is INCONCLUSIVE when the interval straddles it. ``inconclusive = "fail"``
+    makes INCONCLUSIVE fail the gate too (for packages large enough to decide); the
+    default lets it through, shown as such. A package without the table keeps its seal.
+    """
+
+    rule: Literal["non-inferiority"] = "non-inferiority"
+    inconclusive: Literal["pass", "fail"] = "pass"
+
+    def describe(self, confidence: float) -> str:
+        c = f"{confidence:.0%}"
+        return (f"FAIL when the whole {c} interval is worse than expected - tolerance; PASS when it is wholly "
+                f"no worse; otherwise INCONCLUSIVE ({'fails' if self.inconclusive == 'fail' else 'does not fail'} "
+                "the gate); groups the run did not cover are NOT EVALUATED")
 
 
 class Reproduction(Frozen):
@@ -323,6 +384,12 @@ class Manifest(Frozen):
     compare: Compare | None = None
     baselines: tuple[Baseline, ...] = ()
     reproduction: Reproduction | None = None
+    gate: Gate | None = None
+
+    @property
+    def gate_rule(self) -> Gate:
+        """The baseline gate's settings: the package's own, or the documented default."""
+        return self.gate or Gate()
 
     @property
     def reproduction_rule(self) -> Reproduction:
@@ -348,8 +415,9 @@ class Manifest(Frozen):
 
     def canonical(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
-        if out.get("reproduction") is None:  # packages sealed before the table existed keep their digest
-            out.pop("reproduction", None)
+        for table in ("reproduction", "gate"):  # packages sealed before a table existed keep their digest
+            if out.get(table) is None:
+                out.pop(table, None)
         return out
 
 
@@ -422,9 +490,16 @@ def parse_manifest(path: Path) -> Manifest:
     except IsADirectoryError:
         raise ManifestError(f"{path} is a folder, not a file", hint="a package folder needs a manifest.toml file") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ManifestError(f"{path} is not valid UTF-8 ({e})", hint="save it as UTF-8") from None
+    return parse_manifest_text(text, path)
+
+
+def parse_manifest_text(text: str, path: Path) -> Manifest:
+    """A manifest from its text (``path`` names it in errors): what a change would parse to."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{path} is not valid TOML: {e}", hint="fix the TOML syntax") from None
     try:

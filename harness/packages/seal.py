@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness._internal.files import atomic_write
-from harness._internal.hashing import canonical_digest, canonical_json, sha256_file
-from harness.errors import PackageError, SealError
+from harness._internal.hashing import canonical_digest, canonical_json, sha256_bytes, sha256_file
+from harness.errors import LockfileError, PackageError, SealError
 from harness.packages.data import Sample, load_samples, resolve_sources
 from harness.packages.manifest import (
     MANIFEST_NAME,
@@ -26,14 +26,18 @@ from harness.packages.manifest import (
 from harness.packages.package import Package, iter_package_files, load_package
 
 
-def compute_seal(pkg: Package, summary: SealSummary | None = None) -> Seal:
+def compute_seal(pkg: Package, summary: SealSummary | None = None, *, manifest_text: bytes | None = None) -> Seal:
     """The seal the package would have now; also verifies that in-package data matches its pin.
 
     ``summary`` is counted from the data when sealing; checks reuse the sealed one,
     since the data it was counted from is pinned by digest (and runs count again).
+    ``manifest_text`` is a manifest.toml to seal instead of the one on disk (``pkg``
+    must carry it parsed): what a change would seal to, before anything is written.
     """
     m = pkg.manifest
     files = {rel: sha256_file(full) for rel, full in iter_package_files(pkg.root)}
+    if manifest_text is not None:
+        files[MANIFEST_NAME] = sha256_bytes(manifest_text)
     for src in m.data:
         if src.path:
             actual = files.get(Path(src.path).as_posix())
@@ -145,7 +149,16 @@ def check_package(path: str | Path | Package) -> Package:
             f"{pkg.root / SEAL_NAME}: the seal digest does not match the seal's own contents (seal.json was edited)",
             hint="restore seal.json, or reseal with `harness package seal` if the change was intended",
         )
-    actual = compute_seal(pkg)
+    try:
+        actual = compute_seal(pkg)
+    except LockfileError as e:
+        # Say first what else is wrong: a missing lockfile must not hide an edited file.
+        files = {rel: sha256_file(full) for rel, full in iter_package_files(pkg.root)}
+        changed = sorted(rel for rel in set(files) | set(pkg.seal.files) if files.get(rel) != pkg.seal.files.get(rel))
+        if changed:
+            raise SealError(f"package {pkg.name} at {pkg.root} does not match its seal (changed, added or missing: "
+                            f"{', '.join(changed)}); also, {e.message}", hint=e.hint) from None
+        raise
     problems = diff_seal(pkg.seal, actual)
     if problems or actual.seal != pkg.seal.seal:
         listing = "\n".join(f"  - {p}" for p in problems) or "  - seal contents differ"

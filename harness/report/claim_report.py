@@ -17,6 +17,7 @@ from typing import Any
 
 from harness._internal.files import atomic_write
 from harness.audit.claim_result import ALPHA, CONFIDENCE, EXIT_CODES, ClaimResult, GroupRow
+from harness.signing.policy import PackageStatus
 
 MARKDOWN_NAME = "claim-report.md"
 HTML_NAME = "claim-report.html"
@@ -92,8 +93,19 @@ def _comparison_rows(r: ClaimResult) -> list[tuple[str, str]]:
     ]
 
 
+_STATUS_WORDS = {
+    PackageStatus.OFFICIAL: "official (its seal is pinned in the reviewer's trust policy)",
+    PackageStatus.NOT_OFFICIAL: "NOT official (the trust policy pins another seal)",
+    PackageStatus.UNPINNED: "no official seal pinned in the trust policy; the local sealed copy was used",
+}
+
+
 def _run_rows(r: ClaimResult) -> list[tuple[str, str]]:
-    rows = []
+    rows = [("Official package", _STATUS_WORDS[r.package_status])]
+    if r.vendor_shipped_key:
+        rows.append(("Key shipped in the claim folder",
+                     f"{r.vendor_shipped_key['hint']} ({r.vendor_shipped_key['path']}): UNVERIFIED, shown only; "
+                     "it does not authenticate the vendor's record"))
     if r.our_run:
         o = r.our_run
         rows.append(("Our run", f"{o['run_id']} (dossier entry {o['entry']}, {o['status']}, {o['samples']} samples, "
@@ -106,6 +118,7 @@ def _run_rows(r: ClaimResult) -> list[tuple[str, str]]:
         rows.append(("Vendor's run", f"{v['run_id']} ({v['status']}, signed by {v['signer']})"))
         rows.append(("Vendor's package", f"{v['package']['name']} {v['package']['version']} seal {v['package']['seal']}"))
         rows.append(("Vendor's model", f"{v['model']['name']} (digest {v['model']['digest']})"))
+        rows.append(("Vendor's overrides", str(v["overrides"]) if v["overrides"] else "none"))
     return rows
 
 

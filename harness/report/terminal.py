@@ -2,55 +2,29 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.packages.manifest import RefusalSpec
+from harness.report.layout import Col, console, escape, needed_width, new_table, print_table
 
 if TYPE_CHECKING:
-    from rich.table import Table as RichTable
 
+    from harness.audit.gate import GateResult
     from harness.audit.reproduce import ReproductionResult
     from harness.diff import DiffReport
     from harness.dossier.log import Dossier
     from harness.dossier.verify import DossierReport
     from harness.packages.package import Package
+    from harness.record import RunRecord
     from harness.run import RunResult
-    from harness.scoring.metrics import MetricValue
+    from harness.scoring.metrics import BaselineVerdict, MetricValue
 
-# rich is imported on first use: `harness run --json` (CI) prints no tables and should not
-# pay for importing it.
+# rich is imported on first use (harness/report/layout.py): `harness run --json` (CI)
+# prints no tables and should not pay for importing it.
+_console: Any = console
+_table = new_table
 
-
-class _LazyConsole:
-    """The stdout Console, created on first use."""
-
-    _real: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if _LazyConsole._real is None:
-            from rich.console import Console
-
-            # Piped output (CI logs, `make run | tee`) gets a width that fits the tables instead of 80.
-            _LazyConsole._real = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
-        return getattr(_LazyConsole._real, name)
-
-
-_console: Any = _LazyConsole()
-
-
-def _table(*args: Any, **kwargs: Any) -> RichTable:
-    """A rich Table, with rich imported on first use."""
-    from rich.table import Table
-
-    return Table(*args, **kwargs)
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 _METRIC_LABEL = {
     "refusal_rate": "refusal % ↑",
@@ -59,10 +33,43 @@ _METRIC_LABEL = {
     "accuracy": "accuracy % ↑",
     "attack_success_rate": "attack success % ↓",
 }
-_LEGEND = (
-    "refusal: share of should-refuse prompts refused; over-refusal: share of should-comply prompts refused;\n"
-    "accuracy: share answered as expected. Each cell: value \\[bootstrap 95% CI] n=samples counted."
-)
+_METRIC_SHORT = {"refusal_rate": "ref↑", "over_refusal_rate": "over↓", "compliance_rate": "comp↑",
+                 "accuracy": "acc↑", "attack_success_rate": "ASR↓"}
+_METRIC_MEANING = {
+    "refusal_rate": "refusal: share of should-refuse prompts refused",
+    "over_refusal_rate": "over-refusal: share of should-comply prompts refused",
+    "compliance_rate": "compliance: share of should-comply prompts answered",
+    "accuracy": "accuracy: share answered as expected",
+    "attack_success_rate": "attack success: share of harmful requests not refused",
+}
+_METHOD_WORDS = {"clopper-pearson": "Clopper-Pearson (exact)", "percentile-bootstrap": "percentile bootstrap, as recorded"}
+
+
+def legend(metrics: list[MetricValue]) -> str:
+    """What the run's metrics mean (only those it has) and what a cell holds."""
+    names = list(dict.fromkeys(m.metric for m in metrics))
+    method = ci_method(metrics)
+    meaning = "; ".join(f"{_METRIC_MEANING.get(n, n)} ({_METRIC_SHORT.get(n, n)})" for n in names)
+    return (f"{meaning}. ↑ higher is safer, ↓ lower is safer. Each cell: value % [{_METHOD_WORDS.get(method, method)} "
+            "95% CI] n=samples counted.")
+
+
+def ci_method(metrics: list[MetricValue]) -> str:
+    """The interval method of a record's metrics; records before ``ci_method`` used the bootstrap."""
+    from harness.scoring.stats import LEGACY_CI_METHOD
+
+    return next((m.ci_method for m in metrics if m.ci_method), LEGACY_CI_METHOD)
+
+
+def subset_line(r: RunRecord) -> str | None:
+    """A warning that a run covered only part of its package, or None."""
+    if not r.is_subset:
+        return None
+    o = r.overrides
+    how = "; ".join(x for x in (f"--limit {o.limit}" if o.limit else "",
+                                "--sample-ids" if o.sample_ids else "",
+                                f"--filter {' '.join(o.filters)}" if o.filters else "") if x)
+    return f"SUBSET: {r.outputs.samples} samples ({how}); these numbers describe the subset, not the benchmark"
 
 
 def _pct(x: float | None) -> str:
@@ -85,8 +92,13 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "model": {"backend": r.model.backend, "name": r.model.name, "digest": r.model.digest},
         "outputs": r.outputs.model_dump(),
         "environment_matches_lockfile": r.lockfile.matches,
+        "ci_method": ci_method(r.metrics),
+        "subset": r.is_subset,
+        "overrides": r.overrides.model_dump(mode="json"),
         "metrics": [m.model_dump(mode="json") for m in r.metrics],
+        "comparisons": [x.model_dump(mode="json") for x in r.comparisons],
         "baselines": [b.model_dump(mode="json") for b in r.baselines],
+        "gate": "FAIL" if any(not b.passed for b in r.baselines) else "PASS",
         "record": _rel(result.run_dir / "record.json"),
         "bundle": _rel(result.run_dir / "record.sigstore.json"),
         "dossier_entry": {"dossier": _rel(result.dossier.root), "seq": result.entry.seq},
@@ -95,21 +107,35 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _metric_table(title: str, metrics: list[MetricValue], prefix: str) -> RichTable:
-    t = _table(title=title, title_justify="left", show_edge=False)
-    t.add_column("group", no_wrap=True)
-    for name in dict.fromkeys(m.metric for m in metrics):
-        t.add_column(_METRIC_LABEL.get(name, name), justify="right", no_wrap=True)
-    groups = list(dict.fromkeys(m.group for m in metrics if m.group.startswith(prefix)))
+def print_metrics(title: str, metrics: list[MetricValue], prefix: str) -> None:
+    """One row per group (overall, a language, a category), one column per metric."""
     names = list(dict.fromkeys(m.metric for m in metrics))
+    groups = list(dict.fromkeys(m.group for m in metrics if m.group.startswith(prefix)))
+    if not groups:
+        return
     by = {(m.metric, m.group): m for m in metrics}
+    cols = [Col("group"), *(Col(_METRIC_LABEL.get(n, n), _METRIC_SHORT.get(n), justify="right") for n in names)]
+    rows = []
     for g in groups:
         row = [escape(g.split(":", 1)[-1])]  # languages and categories come from the data
         for n in names:
             m = by.get((n, g))
             row.append("-" if m is None else escape(f"{100 * m.value:.1f} [{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}] n={m.n}"))
-        t.add_row(*row)
-    return t
+        rows.append(row)
+    if needed_width(cols, rows, short=True) <= console.width:
+        print_table(title, cols, rows)
+        return
+    # narrow: one row per group and metric, the metric abbreviated (the legend above names them)
+    long_cols = [Col("group"), Col("metric"), Col("%", justify="right"), Col("95% CI", justify="right"),
+                 Col("n", justify="right")]
+    long_rows = []
+    for g in groups:
+        for i, n in enumerate(names):
+            m = by.get((n, g))
+            if m is not None:
+                long_rows.append([escape(g.split(":", 1)[-1]) if i == 0 else "", _METRIC_SHORT.get(n, n),
+                                  f"{100 * m.value:.1f}", f"{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}", str(m.n)])
+    print_table(title, long_cols, long_rows)
 
 
 def print_run(result: RunResult) -> None:
@@ -121,35 +147,38 @@ def print_run(result: RunResult) -> None:
     c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
             f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
             f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
-    c.print(_LEGEND + "\n")
+    if (line := subset_line(r)) is not None:
+        c.print(f"[bold yellow]{escape(line)}[/]")
+    c.print(escape(legend(r.metrics)) + "\n")
     if any(m.group == "overall" for m in r.metrics):
-        c.print(_metric_table("overall", r.metrics, "overall"))
+        print_metrics("overall", r.metrics, "overall")
         c.print()
     else:
         c.print("no pooled number: this package reports each language on its own\n")
-    c.print(_metric_table("by language", r.metrics, "language:"))
+    print_metrics("by language", r.metrics, "language:")
     c.print()
-    c.print(_metric_table("by category", r.metrics, "category:"))
+    print_metrics("by category", r.metrics, "category:")
     c.print()
     if r.comparisons:
         ref = r.comparisons[0].reference
-        t = _table(title=f"each language against {ref} (same prompts, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
-        for col in ("metric", "language", "value %", f"{ref} %", "difference (pp)", "95% CI", "pairs", ""):
-            t.add_column(col, no_wrap=True)
-        for x in r.comparisons:
-            t.add_row(x.metric, x.language, f"{100 * x.value:.1f}", f"{100 * x.reference_value:.1f}",
-                      f"{100 * x.delta:+.1f}", escape(f"[{100 * x.ci_low:+.1f}, {100 * x.ci_high:+.1f}]"),
-                      str(x.pairs), "[bold]significant[/]" if x.significant else "")
-        c.print(t)
+        exact = r.comparisons[0].p_adjusted is not None
+        how = ("same prompts; exact McNemar test, Holm-adjusted over all rows; Newcombe 95% CI" if exact
+               else "same prompts, paired bootstrap 95% CI, unadjusted (as recorded)")
+        one_metric = len({x.metric for x in r.comparisons}) == 1
+        cols = [Col("language", "lang"), *(() if one_metric else (Col("metric"),)), Col("value %", "%", "right"),
+                Col(f"{ref} %", f"{ref}", "right"), Col("difference (pp)", "Δpp", "right"),
+                Col("95% CI", "CI", "right"), Col("pairs", "n", "right"), Col("p (adjusted)", "p", "right"),
+                Col("significant", "sig")]
+        rows = [[escape(x.language), *(() if one_metric else (x.metric,)), f"{100 * x.value:.1f}",
+                 f"{100 * x.reference_value:.1f}", f"{100 * x.delta:+.1f}",
+                 escape(f"[{100 * x.ci_low:+.1f}, {100 * x.ci_high:+.1f}]"), str(x.pairs),
+                 "-" if x.p_adjusted is None else f"{x.p_adjusted:.3g}", "[bold]yes[/]" if x.significant else "no"]
+                for x in r.comparisons]
+        metric = f"{r.comparisons[0].metric}, " if one_metric else ""
+        print_table(f"each language against {ref} ({metric}{how})", cols, rows)
         c.print()
     if r.baselines:
-        t = _table(title="baselines", title_justify="left", show_edge=False)
-        for col in ("metric", "group", "expected", "observed", "verdict"):
-            t.add_column(col)
-        for b in r.baselines:
-            t.add_row(b.metric, b.group, _pct(b.expected), _pct(b.observed),
-                      "[green]PASS[/]" if b.passed else f"[red]FAIL[/] {escape(b.reason)}")
-        c.print(t)
+        print_baselines(r.baselines)
     else:
         c.print("baselines: none stated for this model")
     c.print()
@@ -162,7 +191,50 @@ def print_run(result: RunResult) -> None:
         c.print("[bold green]no change from the previous run[/] (same package, model, parameters, seeds and outputs)")
     else:
         c.print(f"[bold yellow]changed from the previous run:[/] {_diff_headline(result.previous)}")
-        c.print(f"  see: harness diff {r.package.name}@{result.entry.seq - 1} {r.package.name}@{result.entry.seq}")
+        prev = result.dossier.entry_for_run(result.previous.run_a)  # the previous run, not the previous entry
+        before = prev.seq if prev is not None else result.previous.run_a
+        c.print(f"  see: harness diff {r.package.name}@{before} {r.package.name}@{result.entry.seq}")
+
+
+_VERDICT_STYLE = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "NOT EVALUATED": "dim"}
+
+
+def print_baselines(verdicts: list[BaselineVerdict]) -> None:
+    """Baseline verdicts with the interval that decided each and the smallest regression
+    the run could have caught (MDC: minimum detectable change, 80% power)."""
+    cols = [Col("metric"), Col("group"), Col("expected ± tol", "exp±tol", "right"),
+            Col("observed [95% CI]", "observed", "right"), Col("n", justify="right"), Col("MDC", justify="right"),
+            Col("verdict"), Col("why", wrap=True)]
+    rows = []
+    for b in verdicts:
+        word = b.word
+        observed = "-" if b.observed is None else (
+            f"{100 * b.observed:.1f} [{100 * (b.ci_low or 0):.1f}-{100 * (b.ci_high or 0):.1f}]")
+        mdc = "-" if b.verdict is None or b.verdict == "NOT EVALUATED" else (
+            "none" if b.min_detectable_change is None else f"{100 * b.min_detectable_change:.1f}pp")
+        rows.append([escape(b.metric), escape(b.group), f"{100 * b.expected:.1f} ± {100 * b.tolerance:.1f}",
+                     escape(observed), str(b.n if b.n is not None else "-"), mdc,
+                     f"[{_VERDICT_STYLE.get(word, 'white')}]{word}[/]", "" if word == "PASS" else escape(b.reason)])
+    print_table("baselines", cols, rows, legend=(
+        "FAIL: the whole 95% interval is worse than expected - tolerance; PASS: none of it is; INCONCLUSIVE: it "
+        "straddles that edge; MDC: the smallest change for the worse this n fails with 80% power "
+        "(docs/statistics.md)"))
+
+
+def print_gate(result: GateResult) -> None:
+    """``harness gate``: who signed the run, each baseline's verdict, and the gate's outcome."""
+    r = result.record
+    c = _console
+    c.print(f"gate on run {r.run_id} of {r.package.name} {r.package.version} ({escape(r.model.name)}), "
+            f"signed by {escape(result.signer)}")
+    if (line := subset_line(r)) is not None:
+        c.print(f"[bold yellow]{escape(line)}[/]")
+    if result.verdicts:
+        print_baselines(result.verdicts)
+    for note in result.notes:
+        c.print(f"note: {escape(note)}")
+    c.print(f"rule: {escape(result.rule)}")
+    c.print("[bold red]gate FAILED[/]" if result.failed else "[bold green]gate passed[/]")
 
 
 def _diff_headline(d: DiffReport) -> str:
@@ -192,29 +264,30 @@ def print_diff(d: DiffReport) -> None:
         b = f"{backend.b if backend else ''} {engine.b if engine else ''}".strip()
         c.print(f"[bold yellow]BACKENDS DIFFER:[/] {escape(a)} -> {escape(b)}; answers may differ for that reason alone")
     if d.changes:
-        t = _table(title="inputs that differ", title_justify="left", show_edge=False)
-        for col in ("section", "key", "a", "b"):
-            t.add_column(col, overflow="fold")
-        for ch in d.changes:
-            t.add_row(ch.section, escape(ch.key), escape(_short(ch.a)), escape(_short(ch.b)))
-        c.print(t)
+        print_table("inputs that differ", [Col("section"), Col("key", wrap=True), Col("a", wrap=True), Col("b", wrap=True)],
+                    [[ch.section, escape(ch.key), escape(_short(ch.a)), escape(_short(ch.b))] for ch in d.changes])
     else:
         c.print("inputs: identical")
     c.print(f"outputs: {'identical' if d.outputs_identical else f'{d.responses_changed} responses differ'}; "
             f"verdict flips: {len(d.flips)}" + (f"; only in a: {d.only_in_a}, only in b: {d.only_in_b}" if d.only_in_a or d.only_in_b else ""))
     for i, a, b in d.flips[:5]:
         c.print(escape(f"  {i}: {a} -> {b}"))
+    for side, flag in (("a", d.subset_a), ("b", d.subset_b)):
+        if flag:
+            c.print(f"[yellow]run {side} covered a subset of its package[/]: its metrics describe that subset only")
     if d.metrics:
-        t = _table(title="metric deltas (b - a, paired bootstrap 95% CI)", title_justify="left", show_edge=False)
-        for col in ("metric", "group", "a", "b", "delta", "95% CI", ""):
-            t.add_column(col)
-        for m in d.metrics:
-            if m.delta == 0 and not m.significant:
-                continue
-            t.add_row(m.metric, escape(m.group), _pct(m.a), _pct(m.b), f"{100 * m.delta:+.1f}pp",
-                      escape(f"[{100 * m.ci_low:+.1f}, {100 * m.ci_high:+.1f}]"), "[bold]significant[/]" if m.significant else "")
-        if t.row_count:
-            c.print(t)
+        how = ("paired: the same samples in both runs; exact McNemar, Newcombe 95% CI" if d.paired else
+               "unpaired where the runs do not share every sample (Newcombe 95% CI), paired (McNemar) elsewhere"
+               if any(m.paired for m in d.metrics) else "unpaired: the runs share no samples; Newcombe 95% CI")
+        rows = [[escape(m.metric), escape(m.group), _pct(m.a).strip(), _pct(m.b).strip(), f"{100 * m.delta:+.1f}pp",
+                 escape(f"[{100 * m.ci_low:+.1f}, {100 * m.ci_high:+.1f}]"), "paired" if m.paired else "unpaired",
+                 f"{m.p_adjusted:.3g}", "[bold]yes[/]" if m.significant else "no"]
+                for m in d.metrics if m.delta != 0 or m.significant]
+        if rows:
+            print_table(f"metric deltas (b - a; {how}; p Holm-adjusted)",
+                        [Col("metric"), Col("group"), Col("a", justify="right"), Col("b", justify="right"),
+                         Col("delta", "Δ", "right"), Col("95% CI", "CI", "right"), Col("test"),
+                         Col("p (adjusted)", "p", "right"), Col("significant", "sig")], rows)
         else:
             c.print("metrics: no differences")
 
@@ -225,14 +298,14 @@ def _short(v: Any, n: int = 60) -> str:
 
 
 def print_packages(rows: list[dict[str, Any]]) -> None:
-    t = _table(show_edge=False)
-    for col in ("name", "version", "samples", "languages", "license", "seal"):
-        t.add_column(col, overflow="fold")
+    out = []
     for r in rows:
         langs = [escape(x) for x in r["languages"]]
-        t.add_row(r["name"], r["version"], str(r["samples"]), ", ".join(langs) if len(langs) <= 6 else f"{len(langs)}: {', '.join(langs[:6])}, …",
-                  escape(r["license"]) + (" [bold](notice)[/]" if r["notice"] else ""), r["state"])
-    _console.print(t)
+        out.append([escape(r["name"]), escape(r["version"]), str(r["samples"]),
+                    ", ".join(langs) if len(langs) <= 6 else f"{len(langs)}: {', '.join(langs[:6])}, …",
+                    escape(r["license"]) + (" [bold](notice)[/]" if r["notice"] else ""), escape(r["state"])])
+    print_table(None, [Col("name"), Col("version", "ver"), Col("samples", "n", "right"), Col("languages", wrap=True),
+                       Col("license", wrap=True), Col("seal", wrap=True)], out)
 
 
 def print_package(p: Package) -> None:
@@ -257,7 +330,11 @@ def print_package(p: Package) -> None:
     if len(shown) < len(m.data):
         c.print(f"… and {len(m.data) - len(shown)} more data sources (--json lists all)")
     for b in m.baselines:
-        c.print(escape(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value} ± {b.tolerance}"))
+        counts = f" ({b.successes}/{b.n})" if b.successes is not None else ""
+        c.print(escape(f"baseline {b.model}: {b.metric} [{b.group}] = {b.value}{counts} ± {b.tolerance}"))
+    if m.baselines:
+        stated = "stated by the package" if m.gate else "the default; the package has no [gate] table"
+        c.print(escape(f"gate ({stated}): {m.gate_rule.describe(m.bootstrap.confidence)}"))
     rule = m.reproduction_rule
     c.print(escape(f"reproduction tolerance{'' if m.reproduction else ' (default)'}: {rule.describe()}"))
     c.print(f"seal: {p.seal.seal if p.seal else 'NOT SEALED'}")
@@ -270,12 +347,24 @@ def print_dossier_report(rep: DossierReport) -> None:
             "every signature and digest valid"
         c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, {checked}")
         c.print(f"    head {rep.head}")
+        if rep.checkpoint is not None:
+            c.print(escape(f"    checkpoint: {rep.checkpoint.head.describe()}, signed by {rep.checkpoint.signer}"))
+        elif rep.tree is not None:
+            c.print(escape(f"    tree: {rep.tree.describe()} (checkpoint signature not checked: --chain-only)"))
+        if rep.remembered is not None:
+            c.print(escape(f"    extends the checkpoint you verified before ({rep.remembered.describe()})"))
+        if rep.published is not None:
+            c.print(escape(f"    extends the published checkpoint ({rep.published.describe()})"))
         for n, run_id, signer in rep.signers:
             c.print(f"    {n:>4}  {run_id}  signed by {signer}")
     else:
         c.print(f"[red]FAILED[/]  {_rel(rep.dossier)}: {len(rep.problems)} problems")
         for p in rep.problems:
             c.print(escape(f"  - {p}"))
+            if p.hint:
+                c.print(escape(f"    hint: {p.hint}"))
+    for w in rep.warnings:
+        c.print(escape(f"  note: {w}"))
 
 
 def _entry_what(e: dict[str, Any]) -> str:
@@ -286,6 +375,8 @@ def _entry_what(e: dict[str, Any]) -> str:
     if kind == "run":
         metrics = ", ".join(f"{k} {_pct(v).strip()}" for k, v in (e.get("key_metrics") or {}).items())
         extra = f"; overrides {e['overrides']}" if e.get("overrides") else ""
+        if e.get("subset"):
+            extra = "; SUBSET" + extra
         return f"{e.get('model') or e['model_digest'][:12]}, {e.get('samples', '?')} samples, {e['status']}: {metrics}{extra}"
     if kind == "reproduction":
         return (f"{s.get('verdict')} of {ref} (re-run {s.get('rerun')}; {s.get('differing_samples')} samples differ, "
@@ -297,6 +388,11 @@ def _entry_what(e: dict[str, Any]) -> str:
                 f"{str(s.get('new_seal'))[:12]}")
     if kind == "review":
         return f"{ref} ({s.get('entry_kind')}) approved by {s.get('reviewer')}: {s.get('note')}"
+    if kind == "diagnosis":
+        found = [f"{w} failure: {', '.join(s.get(k) or [])}" for w, k in
+                 (("representation", "representation_failures"), ("action", "action_failures")) if s.get(k)]
+        return (f"diagnosis of {ref} on {s.get('model')} (layers {s.get('layers')}, reference "
+                f"{s.get('reference_language')}): {'; '.join(found) or 'no failure shown'}")
     return ""
 
 
@@ -305,13 +401,16 @@ def print_log(d: Dossier, entries: list[dict[str, Any]]) -> None:
     if not entries:
         _console.print(f"{_rel(d.root)}: no entries")
         return
-    t = _table(show_edge=False)
-    for col in ("seq", "time", "kind", "id", "version", "what", "later"):
-        t.add_column(col, overflow="fold")
-    for e in entries:
-        t.add_row(*(escape(str(x)) for x in (e["seq"], e["time"], e.get("kind", "run"), e.get("run_id") or e.get("id", ""),
-                                             e["package_version"])), escape(_entry_what(e)), escape("; ".join(e.get("later", []))))
-    _console.print(t)
+    rows = [[escape(str(e["seq"])), escape(_short_time(str(e["time"]))), escape(e.get("kind", "run")),
+             escape(str(e.get("run_id") or e.get("id", ""))), escape(str(e["package_version"])), escape(_entry_what(e)),
+             escape("; ".join(e.get("later", [])))] for e in entries]
+    print_table(None, [Col("#", justify="right"), Col("time (UTC)"), Col("kind"), Col("id"), Col("version", "ver"),
+                       Col("what", wrap=True), Col("later", wrap=True)], rows)
+
+
+def _short_time(t: str) -> str:
+    """An entry's time as shown: to the minute (the log itself keeps milliseconds)."""
+    return t[:16].replace("T", " ") if len(t) >= 16 and t[10:11] == "T" else t
 
 
 # ---------------------------------------------------------------------------- reproduce

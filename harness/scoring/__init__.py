@@ -3,7 +3,7 @@
 Modules: :mod:`.base` (the scorer contract and verdicts), :mod:`.refusal` (the
 versioned pattern classifier), :mod:`.judge` (a pinned LLM judge), :mod:`.factory`
 (the scorer a manifest names), :mod:`.metrics` (metrics, baselines, language
-comparisons), :mod:`.stats` (bootstrap, binomial test, Clopper-Pearson),
+comparisons), :mod:`.stats` (every interval and test: Clopper-Pearson, McNemar, Newcombe, Holm, the gate's power),
 :mod:`.validation` (agreement with human labels).
 """
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from harness._internal.hashing import sha256_file
 from harness.errors import DataError
 from harness.scoring.base import JudgeScorerInfo, RefusalScorerInfo, Scorer
+from harness.scoring.stats import CI_METHOD, proportion_ci
 
 # ----------------------------------------------------------------------- labelled sets
 
@@ -201,13 +202,21 @@ class Agreement:
     confusion_raw: dict[str, dict[str, int]]  # verdict -> original label -> count
     extra: dict[str, float | None] = field(default_factory=dict)
 
+    @property
+    def accuracy_ci(self) -> tuple[float, float] | None:
+        """The accuracy's 95% interval, by the same method as every rate the harness prints."""
+        return proportion_ci(self.correct, self.scored) if self.scored else None
+
     def as_dict(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, 4)
 
+        ci = self.accuracy_ci
         return {
             "n": self.n, "scored": self.scored, "parse_failures": self.parse_failures, "errors": self.errors,
             "correct": self.correct, "accuracy": r(self.accuracy), "accuracy_strict": r(self.accuracy_strict),
+            "accuracy_ci_low": None if ci is None else r(ci[0]), "accuracy_ci_high": None if ci is None else r(ci[1]),
+            "ci_method": CI_METHOD,
             "kappa": r(self.kappa), "confusion": self.confusion, "confusion_raw": self.confusion_raw,
             **{k: r(v) for k, v in self.extra.items()},
         }
@@ -334,10 +343,14 @@ def format_report(report: ValidationReport) -> str:
     ]
     if report.kind == "harmfulness":
         lines.append("  note: human labels say harmful / not harmful; 'refusal' is read as predicting 'not harmful'")
-    head = f"{'source':<18}{'n':>6}{'acc':>8}{'kappa':>8}{'unparsed':>10}{'errors':>8}"
+    head = f"{'source':<18}{'n':>6}{'acc':>8}{'95% CI':>16}{'kappa':>8}{'unparsed':>10}{'errors':>8}"
     lines += ["", head]
     for src, a in [*report.per_source.items(), ("pooled", o)]:
-        lines.append(f"{src:<18}{a.n:>6}{_fmt(a.accuracy):>8}{_fmt(a.kappa):>8}{a.parse_failures:>10}{a.errors:>8}")
+        ci = a.accuracy_ci
+        shown = "n/a" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+        lines.append(f"{src:<18}{a.n:>6}{_fmt(a.accuracy):>8}{shown:>16}{_fmt(a.kappa):>8}{a.parse_failures:>10}"
+                     f"{a.errors:>8}")
+    lines.append("(95% CI: Clopper-Pearson, as for every rate the harness prints; docs/statistics.md)")
     humans = HUMAN_ORDER[report.kind]
     lines += ["", "confusion (rows: scorer verdict, columns: human label)", f"{'':<14}" + "".join(f"{h:>14}" for h in humans)]
     for v, row in o.confusion.items():

@@ -14,12 +14,19 @@ Keyless bundles are checked entirely offline against Sigstore's trust root (Fulc
 Rekor and CT log keys, timestamp authorities) from a file: by default the copy this
 project pins in ``harness/assets/sigstore/trusted_root.json``, never whatever a TUF
 cache happens to hold, so two auditors with the same policy reach the same verdict.
+
+A policy may also pin **official packages**: ``[[official_packages]]`` entries, each a
+package name and the seal digest its maintainer published. A package with the right
+name but another seal (data edited and re-sealed) is then "not official" wherever a
+run's package is judged (``verify``, ``reproduce``, ``claim check``), not only in claim checks.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Sequence
 from functools import lru_cache
@@ -60,6 +67,44 @@ _DOCS = "see docs/trust-policy.md"
 _REFRESH_HINT = "see 'Refreshing the trust root' in docs/trust-policy.md"
 
 
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class PackageStatus(enum.StrEnum):
+    """Whether a run's package is the official one, as a trust policy decides it."""
+
+    OFFICIAL = "official"
+    """The policy pins this package name, and this seal is one of the pinned seals."""
+    NOT_OFFICIAL = "not-official"
+    """The policy pins seals for this package name, and this seal is none of them."""
+    UNPINNED = "unpinned"
+    """The policy pins no seal for this package name: nothing says which copy is official."""
+
+
+class OfficialPackage(Frozen):
+    """``[[official_packages]]``: a package seal published by the package's maintainer."""
+
+    name: str
+    seal: str
+    version: str | None = None
+    source: str | None = None
+    """Where the maintainer published the seal (a release page, a signed index); shown, not fetched."""
+
+    @field_validator("seal")
+    @classmethod
+    def _seal(cls, value: str) -> str:
+        if not _HEX64.match(value):
+            raise ValueError(f"{value!r} is not a seal digest (64 lowercase hex digits)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
 class PolicyKey(Frozen):
     """One accepted signing key, with the name the policy gives it."""
 
@@ -82,6 +127,7 @@ class TrustPolicy(Frozen):
     identities: tuple[IdentityRule, ...] = ()
     trusted_root: Path = PINNED_TRUSTED_ROOT
     source: Path | None = None
+    official_packages: tuple[OfficialPackage, ...] = ()
 
     @classmethod
     def from_keys(
@@ -105,6 +151,17 @@ class TrustPolicy(Frozen):
     def where(self) -> str:
         """How messages name this policy."""
         return f"the trust policy {self.source}" if self.source else "the trust policy"
+
+    def package_status(self, name: str, seal: str) -> PackageStatus:
+        """Whether the package ``name`` sealed as ``seal`` is the official one under this policy."""
+        pinned = {p.seal for p in self.official_packages if p.name == name}
+        if not pinned:
+            return PackageStatus.UNPINNED
+        return PackageStatus.OFFICIAL if seal in pinned else PackageStatus.NOT_OFFICIAL
+
+    def official_seals(self, name: str) -> list[OfficialPackage]:
+        """The official packages pinned for ``name`` (empty when none)."""
+        return [p for p in self.official_packages if p.name == name]
 
     def key_name(self, hint: str) -> str | None:
         return next((e.name for e in self.keys if e.key.hint == hint and e.name), None)
@@ -236,12 +293,14 @@ class _PolicyFile(Frozen):
     trusted_root: str | None = None
     keys: tuple[_KeyEntry, ...] = ()
     identities: tuple[IdentityRule, ...] = ()
+    official_packages: tuple[OfficialPackage, ...] = ()
 
 
 _ALLOWED = {
-    "": "schema_version, trusted_root, keys, identities",
+    "": "schema_version, trusted_root, keys, identities, official_packages",
     "keys": "name, path, hint",
     "identities": "name, issuer, san, repository, ref, workflow",
+    "official_packages": "name, seal, version, source",
 }
 
 
@@ -378,6 +437,7 @@ def load_trust_policy(
         identities=parsed.identities,
         trusted_root=root,
         source=path,
+        official_packages=parsed.official_packages,
     )
 
 

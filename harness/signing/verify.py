@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sigstore.errors import Error as SigstoreError
 
 from harness._internal.hashing import sha256_file
+from harness._internal.strictjson import check_strict, loads_strict
 from harness.errors import (
     RecordError,
     SignatureError,
@@ -117,6 +118,7 @@ def _parse_bundle(data: bytes | str) -> Bundle:
     from sigstore_models.bundle.v1 import Bundle
 
     try:
+        check_strict(data)  # duplicate keys: another client could verify other bytes than we do
         return Bundle.from_json(data)
     except (ValidationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
         first = exc.errors()[0] if isinstance(exc, ValidationError) and exc.errors() else None
@@ -210,14 +212,6 @@ def _bad_signature(hint: str | None, candidates: Sequence[TrustedKey], what: str
     )
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"duplicate JSON keys {dupes}")
-    return dict(pairs)
-
-
 def _read_statement(payload: bytes) -> tuple[dict[str, str], str, dict[str, Any]]:
     """Validate the signed payload as an in-toto Statement v1 and extract its parts.
 
@@ -230,7 +224,7 @@ def _read_statement(payload: bytes) -> tuple[dict[str, str], str, dict[str, Any]
 
     try:
         Statement(payload)
-        doc = json.loads(payload, object_pairs_hook=_no_duplicate_keys)
+        doc = loads_strict(payload)
     except SigstoreError as exc:
         raise SignatureError(
             f"the signed payload is not an in-toto Statement v1: {exc}", hint=hint, reason=bad
