@@ -11,6 +11,9 @@ The public surface, usable from a notebook without knowing the internal modules:
     harness.verify_record("mini-safety@latest")             # signature, signer, digests
     report = harness.verify_dossier("mini-safety")          # the whole chain, every signature
     change = harness.diff_refs("mini-safety@1", "mini-safety@latest")
+    gate = harness.gate_run("mini-safety@latest")            # PASS / FAIL / INCONCLUSIVE per baseline
+    said = harness.show_run("mini-safety@latest", harness.Filters(language="hi"))
+    rows = harness.to_rows(change)                           # list of dicts; to_dataframe() with pandas
 
 A run is a :class:`RunPlan` (from a package, or from a signed record) executed with a
 backend and a scorer that are passed in (:func:`execute`); :func:`run_package` does the
@@ -29,6 +32,8 @@ from harness._internal.lazy import lazy_exports
 from harness._internal.version import __version__
 
 if TYPE_CHECKING:
+    from harness.audit.gate import GateResult, gate_run
+    from harness.audit.show import Filters, ShowResult, show_run
     from harness.backends.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
     from harness.backends.load import load_backend, open_backend
     from harness.diagnose.diagnosis import DiagnoseOptions, DiagnosisResult, diagnose
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from harness.packages.seal import check_package, seal_package
     from harness.plan import RunPlan
     from harness.record import RunRecord, parse_record
+    from harness.report.rows import to_dataframe, to_rows
     from harness.run import RunOptions, RunResult, execute, run_package, run_plan
     from harness.scoring.base import Judgement, Scorer
     from harness.scoring.factory import make_scorer
@@ -56,6 +62,13 @@ _HOMES = {
     "DiagnoseOptions": "harness.diagnose.diagnosis",
     "DiagnosisResult": "harness.diagnose.diagnosis",
     "diagnose": "harness.diagnose.diagnosis",
+    "GateResult": "harness.audit.gate",
+    "gate_run": "harness.audit.gate",
+    "Filters": "harness.audit.show",
+    "ShowResult": "harness.audit.show",
+    "show_run": "harness.audit.show",
+    "to_rows": "harness.report.rows",
+    "to_dataframe": "harness.report.rows",
     "DiffReport": "harness.diff",
     "diff_refs": "harness.diff",
     "diff_runs": "harness.diff",
@@ -94,6 +107,9 @@ __all__ = [
     "DiagnosisResult",
     "DiffReport",
     "Dossier",
+    "Filters",
+    "GateResult",
+    "ShowResult",
     "DossierReport",
     "GenerationRequest",
     "GenerationResult",
@@ -113,6 +129,10 @@ __all__ = [
     "diff_refs",
     "diff_runs",
     "execute",
+    "gate_run",
+    "show_run",
+    "to_dataframe",
+    "to_rows",
     "list_packages",
     "load_backend",
     "load_package",

@@ -62,7 +62,7 @@ from harness.scoring.metrics import (
     compare_languages,
     compute_metrics,
 )
-from harness.signing.signers import KeySigner, Signer, SigstoreSigner
+from harness.signing.signers import KeySigner, Signer, SigstoreSigner, preflight
 
 ResumeMode = Literal["auto", "require", "fresh"]
 """auto: continue an unfinished run of the same configuration if there is one;
@@ -149,6 +149,8 @@ def run_plan(plan: RunPlan, opts: RunOptions) -> RunResult:
     """Execute ``plan`` with the scorer its package names and the backend ``opts`` describe
     (``opts.package`` and the plan fields of ``opts`` are not read: the plan has them)."""
     m = plan.package.manifest
+    signer = opts.signer()
+    preflight(signer)  # no token, an expired one or an unreadable key: fail before any model is loaded
     # Built before any generation so a judge whose pinned identity does not match stops the run early.
     scorer = make_scorer(m.scorer, plan.package.root, judge_model=opts.judge_model,
                          judge_endpoint=opts.judge_endpoint, threads=opts.threads)
@@ -158,7 +160,7 @@ def run_plan(plan: RunPlan, opts: RunOptions) -> RunResult:
                           endpoint=opts.endpoint, serve=opts.serve, engine_args=opts.engine_args,
                           concurrency=opts.concurrency, api_key_env=opts.api_key_env,
                           deterministic=opts.deterministic, vllm_python=opts.vllm_python) as backend:
-            return execute(plan, backend, scorer, dossiers_dir=opts.dossiers_dir, signer=opts.signer(),
+            return execute(plan, backend, scorer, dossiers_dir=opts.dossiers_dir, signer=signer,
                            resume=opts.resume, progress=opts.progress)
     finally:
         scorer.close()

@@ -230,11 +230,12 @@ def _compare(claim: Claim, our_record: RunRecord | None, vendor_record: RunRecor
             k, n = got.successes, got.n
             lo, hi = clopper_pearson(k, n)
             cmp = Comparison(claimed=m.value, group=m.group, n=n, successes=k, estimate=k / n, ci_low=lo, ci_high=hi,
-                             p_value=binomial_test(k, n, m.value))
+                             p_value=binomial_test(k, n, m.value), metric=m.name)
             res.comparison = cmp
             text = (f"claimed {_fmt(m.value)}; ours {_fmt(cmp.estimate)} ({k}/{n}), {int(CONFIDENCE * 100)}% CI "
                     f"[{_fmt(lo)}, {_fmt(hi)}]; probability of a result this far from the claim if it were true: "
-                    f"p = {cmp.p_value:.3g} ({'at or above' if cmp.consistent else 'below'} {ALPHA})")
+                    f"p = {cmp.p_value:.3g} ({'at or above' if cmp.consistent else 'below'} {ALPHA}); "
+                    f"{cmp.direction_text()}")
             res.steps.append(Step("comparison", "Claimed value against our run",
                                   "passed" if cmp.consistent else "failed", text))
             if hi - lo > 0.2:

@@ -78,14 +78,42 @@ class Comparison:
     alpha: float = ALPHA
     confidence: float = CONFIDENCE
 
+    metric: str = "refusal_rate"
+
     @property
     def consistent(self) -> bool:
         return self.p_value >= self.alpha
+
+    @property
+    def direction(self) -> str:
+        """``higher``, ``lower`` or ``equal``: our estimate against the claimed value."""
+        return "equal" if self.estimate == self.claimed else "higher" if self.estimate > self.claimed else "lower"
+
+    def direction_text(self) -> str:
+        """Which way our run differs from the claim, in the metric's own words."""
+        if self.direction == "equal":
+            return f"our run measures exactly the claimed {self.claimed:.3f}"
+        more = self.direction == "higher"
+        words = {
+            "refusal_rate": "refuses harmful requests {} often than claimed",
+            "over_refusal_rate": "refuses benign requests {} often than claimed",
+            "attack_success_rate": "complies with harmful requests {} often than claimed",
+            "compliance_rate": "answers benign requests {} often than claimed",
+            "accuracy": "behaves as expected {} often than claimed",
+        }.get(self.metric, f"{self.metric} is {{}} than claimed")
+        change = "more" if more else "less"
+        if self.metric not in ("refusal_rate", "over_refusal_rate", "attack_success_rate", "compliance_rate",
+                               "accuracy"):
+            change = "higher" if more else "lower"
+        significance = "significantly" if not self.consistent else "not significantly"
+        return (f"the model {words.format(change)} ({significance}: ours {self.estimate:.3f} against "
+                f"{self.claimed:.3f})")
 
     def as_dict(self) -> dict[str, Any]:
         return {"claimed": self.claimed, "group": self.group, "n": self.n, "successes": self.successes,
                 "estimate": round(self.estimate, 6), "ci_low": round(self.ci_low, 6), "ci_high": round(self.ci_high, 6),
                 "confidence": self.confidence, "p_value": self.p_value, "alpha": self.alpha,
+                "direction": self.direction, "direction_text": self.direction_text(),
                 "test": "exact two-sided binomial test of our count against the claimed rate"}
 
 
@@ -136,7 +164,9 @@ class ClaimResult:
             if self.comparison is None and not out:
                 out.append("no run of ours could be compared with the claim")
             return out
-        return ["every applicable check passed and our run does not contradict the claimed value"]
+        assert self.comparison is not None
+        return ["every applicable check passed and our run does not contradict the claimed value; "
+                + self.comparison.direction_text()]
 
     def as_dict(self) -> dict[str, Any]:
         return {

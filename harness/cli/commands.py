@@ -73,6 +73,21 @@ def _gate_exit(verdicts: Any, no_gate: bool) -> int:
     return EXIT_GATE_FAILED
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from harness.audit.show import Filters, show_run
+    from harness.report import terminal as render
+
+    result = show_run(args.ref, Filters(sample=args.sample, language=args.language, category=args.category,
+                                        verdict=args.verdict, flipped_against=args.flipped_against),
+                      trusted=_trusted(args), dossiers_dir=args.dossiers, package=args.package, archive=args.archive,
+                      mirror=args.mirror)
+    if args.json:
+        _emit_json(result.as_dict())
+    else:
+        render.print_show(result, page=not args.no_pager)
+    return 0
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from harness.audit.gate import gate_run
     from harness.report import terminal as render
@@ -530,4 +545,4 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
             "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
             "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim,
-            "gate": cmd_gate, "diagnose": cmd_diagnose}
+            "gate": cmd_gate, "diagnose": cmd_diagnose, "show": cmd_show}

@@ -17,8 +17,11 @@ examples:
   harness verify mini-safety@latest            # signature, signer and digests of one run
   harness diff mini-safety@1 mini-safety@2     # what changed between two runs
   harness gate mini-safety@latest              # the release gate on a recorded run (exit 7 on FAIL)
+  harness show mini-safety@latest --language hi  # what the model said: prompts, answers, verdicts
   harness dossier verify mini-safety           # the whole hash chain and every signature
   harness package check packages/mini-safety   # is the package exactly as sealed?
+  harness package export mini-safety           # one archive with the package, its lockfile and data
+  harness package import mini-safety-1.0.0-<seal>.harness.tar.gz   # check an archive, keep it by seal
   harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
   harness dossier approve mini-safety@1 --note "checked"   # a signed human review
   harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
@@ -160,6 +163,31 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--dossiers", type=Path, help="dossiers folder")
     _add_json(ver)
 
+    sho = sub.add_parser(
+        "show", help="what a model said: prompts (from the verified package), responses, verdicts, timing",
+        description="Verify a run, then show its samples: the prompt text from the package found by the record's "
+        "seal (checked against the digest the run recorded), the response, the verdict and the timing. Long "
+        "output is paged in a terminal.",
+        epilog="examples:\n  harness show mini-safety@latest --language hi --verdict compliance\n"
+        "  harness show mini-safety@latest --sample hi-refuse-03\n"
+        "  harness show mini-safety@2 --flipped-against mini-safety@1 --json\n\n"
+        "exit codes: 0 shown, 1 the record does not verify, 2 bad input (unknown reference or sample)",
+        formatter_class=fmt,
+    )
+    sho.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest")
+    sho.add_argument("--sample", metavar="ID", help="one sample by id")
+    sho.add_argument("--language", metavar="L", help="only this language")
+    sho.add_argument("--category", metavar="C", help="only this category")
+    sho.add_argument("--verdict", metavar="V", help="only this verdict (refusal, compliance, error, unparsed)")
+    sho.add_argument("--flipped-against", metavar="REF2", help="only samples whose verdict differs in run REF2")
+    sho.add_argument("--package", metavar="PATH", help="the package folder (default: found by the record's seal)")
+    sho.add_argument("--archive", type=Path, metavar="FILE", help="a package archive holding the package")
+    sho.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
+    sho.add_argument("--no-pager", action="store_true", help="never page the output")
+    _add_trust(sho)
+    sho.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
+    _add_json(sho)
+
     gat = sub.add_parser(
         "gate", help="verify a recorded run and decide its baselines (PASS / FAIL / INCONCLUSIVE); exit 7 on FAIL",
         description="Verify the run's signature, then decide each baseline it was checked against: FAIL when the "
@@ -186,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     dif.add_argument("--dossiers", type=Path, help="dossiers folder")
     _add_json(dif)
 
-    pkg = sub.add_parser("package", help="seal, check, list and show packages",
+    pkg = sub.add_parser("package", help="seal, check, list, show, export and import packages",
                          epilog="examples:\n  harness package list\n  harness package check mini-safety\n"
                          "  harness package seal packages/my-bench", formatter_class=fmt)
     psub = pkg.add_subparsers(dest="package_command", metavar="<action>")
@@ -207,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
     _add_json(pe)
     pi = psub.add_parser("import", help="check an archive and keep its package under its seal digest",
-                         epilog="example:\n  harness package import mini-safety-1.0.0-2145afd472c3.harness.tar.gz",
+                         epilog="example:\n  harness package import mini-safety-1.0.0-6066c9a96dda.harness.tar.gz",
                          formatter_class=fmt)
     pi.add_argument("archive", type=Path)
     _add_json(pi)
@@ -216,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--packages", type=Path, help="packages folder (default: ./packages or HARNESS_PACKAGES)")
     _add_json(pl)
 
-    dos = sub.add_parser("dossier", help="verify or list a package's dossier",
+    dos = sub.add_parser("dossier", help="a package's dossier: verify, log, checkpoint, approve (a signed review)",
                          epilog="examples:\n  harness dossier verify mini-safety\n  harness dossier log mini-safety",
                          formatter_class=fmt)
     dsub = dos.add_subparsers(dest="dossier_command", metavar="<action>")
@@ -437,7 +465,58 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust(dia)
     dia.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
     _add_json(dia)
+    _complete_help(parser, [])
     return parser
+
+
+_COMMON_HELP = {
+    "dossiers": "dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)",
+    "vllm_python": "python of the environment with vLLM (or HARNESS_VLLM_PYTHON)",
+    "engine_arg": "extra vLLM argument(s), repeatable, e.g. --engine-arg='--tensor-parallel-size 2'",
+    "judge_model": "local folder of a judge scorer's model (judge packages)",
+    "judge_endpoint": "server of a judge scorer whose backend is 'openai'",
+    "threads": "CPU threads for the transformers backend (default 1: reproducible)",
+    "package": "package name or folder",
+    "archive": "a package archive from `harness package export`",
+    "run_a": "the first run: record.json, run folder, or PACKAGE@N",
+    "run_b": "the second run: record.json, run folder, or PACKAGE@N",
+}
+_EXIT_CODES = {
+    "verify": "0 verified, 1 verification failed, 2 bad input (e.g. an unknown PACKAGE@N)",
+    "diff": "0 no change, 1 the runs differ, 2 bad input (e.g. an unknown PACKAGE@N)",
+    "package": "0 ok, 1 a package does not match its seal, 2 bad input",
+    "dossier verify": "0 verified, 1 verification failed, 2 bad input (e.g. no such dossier)",
+    "dossier checkpoint": "0 printed (and signed with --sign), 1 the stored checkpoint does not cover the log, "
+                          "2 bad input",
+    "dossier log": "0 listed, 2 bad input (e.g. no such dossier)",
+    "dossier approve": "0 approved and appended, 1 the entry or dossier does not verify, 2 bad input",
+    "dossier": "0 ok, 1 verification failed, 2 bad input",
+    "rescore": "0 rescored and appended, 1 the original run does not verify, 2 bad input",
+    "baseline": "0 updated (or nothing to change), 1 the run does not verify or is of another seal, 2 bad input",
+    "key": "0 shown, 2 bad input",
+    "judge validate": "0 validated, 1 kappa below --min-kappa, 2 bad input",
+    "judge": "0 ok, 1 kappa below --min-kappa, 2 bad input",
+    "claim": "0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input",
+}
+
+
+def _complete_help(parser: argparse.ArgumentParser, path: list[str]) -> None:
+    """Every option has help, every command a description and its exit codes, whichever
+    command defines them (shared options used to be documented in one command only)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description:
+                    sub.description = helps.get(name)
+                _complete_help(sub, [*path, name])
+        elif action.help is None and action.dest in _COMMON_HELP:
+            action.help = _COMMON_HELP[action.dest]
+        elif action.dest == "dossiers" and action.help == "dossiers folder":
+            action.help = _COMMON_HELP["dossiers"]
+    codes = _EXIT_CODES.get(" ".join(path)) or _EXIT_CODES.get(path[0] if path else "")
+    if path and codes and "exit codes" not in (parser.epilog or ""):
+        parser.epilog = f"{parser.epilog or ''}\n\nexit codes: {codes}".lstrip("\n")
 
 
 def layer_list(text: str) -> tuple[int, ...]:

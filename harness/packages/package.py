@@ -119,9 +119,9 @@ def find_lockfile(package_root: Path, name: str) -> Path:
             return c
     raise LockfileError(
         f"lockfile {name!r} of package {package_root.name} not found (looked in {', '.join(str(c.parent) for c in candidates)})",
-        hint=f"a package outside the repository's packages/ folder finds its lockfile through HARNESS_LOCKFILES=DIR "
-        f"(e.g. the repository's lockfiles/) or a lockfiles/ folder inside the package; `harness package export` "
-        f"makes an archive that carries it; to make a new one: `make lock`",
+        hint="a package outside the repository's packages/ folder finds its lockfile through HARNESS_LOCKFILES=DIR "
+        "(e.g. the repository's lockfiles/) or a lockfiles/ folder inside the package; `harness package export` "
+        "makes an archive that carries it; to make a new one: `make lock`",
     )
 
 

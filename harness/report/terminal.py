@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from harness.audit.gate import GateResult
     from harness.audit.reproduce import ReproductionResult
+    from harness.audit.show import ShowResult
     from harness.diff import DiffReport
     from harness.dossier.log import Dossier
     from harness.dossier.verify import DossierReport
@@ -70,6 +71,11 @@ def subset_line(r: RunRecord) -> str | None:
                                 "--sample-ids" if o.sample_ids else "",
                                 f"--filter {' '.join(o.filters)}" if o.filters else "") if x)
     return f"SUBSET: {r.outputs.samples} samples ({how}); these numbers describe the subset, not the benchmark"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 problem``, ``2 problems``: counts read as a person would write them."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _pct(x: float | None) -> str:
@@ -237,6 +243,31 @@ def print_gate(result: GateResult) -> None:
     c.print("[bold red]gate FAILED[/]" if result.failed else "[bold green]gate passed[/]")
 
 
+def print_show(result: ShowResult, *, page: bool = True) -> None:
+    """Each sample: its id and labels, the prompt, the response, the verdict; paged when long
+    and printing to a terminal."""
+    from contextlib import nullcontext
+
+    r = result.record
+    c = _console
+    pager = c.pager(styles=True) if page and c.is_terminal and len(result.samples) > 3 else nullcontext()
+    with pager:
+        c.print(f"run {r.run_id} of {r.package.name} {r.package.version} ({escape(r.model.name)}), signed by "
+                f"{escape(result.signer)}: {len(result.samples)} of {result.total} samples")
+        if (line := subset_line(r)) is not None:
+            c.print(f"[yellow]{escape(line)}[/]")
+        c.print(f"prompts: {escape(result.prompts)}")
+        for v in result.samples:
+            other = f" (was {v.other_verdict} in the other run)" if v.other_verdict else ""
+            timing = ", ".join(f"{k} {x}" for k, x in v.timing.items())
+            c.print()
+            c.print(f"[bold]{escape(v.id)}[/]  {escape(v.language)} / {escape(v.category)} / expected {v.expected}  "
+                    f"verdict [bold]{escape(v.verdict)}[/]{escape(other)}" + (f"  ({escape(timing)})" if timing else ""))
+            c.print(f"[dim]prompt:[/]   {escape(v.prompt) if v.prompt is not None else '[dim](unavailable)[/]'}")
+            answer = v.response if v.response is not None else f"(no answer: {v.error or v.finish_reason})"
+            c.print(f"[dim]response:[/] {escape(answer)}")
+
+
 def _diff_headline(d: DiffReport) -> str:
     parts = []
     if d.changed_sections():
@@ -345,7 +376,7 @@ def print_dossier_report(rep: DossierReport) -> None:
     if rep.ok:
         checked = "every file digest valid (signatures NOT checked: --chain-only)" if rep.chain_only else \
             "every signature and digest valid"
-        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {rep.entries} entries, chain intact, {checked}")
+        c.print(f"[green]OK[/]  {_rel(rep.dossier)}: {plural(rep.entries, 'entry', 'entries')}, chain intact, {checked}")
         c.print(f"    head {rep.head}")
         if rep.checkpoint is not None:
             c.print(escape(f"    checkpoint: {rep.checkpoint.head.describe()}, signed by {rep.checkpoint.signer}"))
@@ -358,7 +389,7 @@ def print_dossier_report(rep: DossierReport) -> None:
         for n, run_id, signer in rep.signers:
             c.print(f"    {n:>4}  {run_id}  signed by {signer}")
     else:
-        c.print(f"[red]FAILED[/]  {_rel(rep.dossier)}: {len(rep.problems)} problems")
+        c.print(f"[red]FAILED[/]  {_rel(rep.dossier)}: {plural(len(rep.problems), 'problem')}")
         for p in rep.problems:
             c.print(escape(f"  - {p}"))
             if p.hint:

@@ -185,7 +185,7 @@ _KEY_INSTEAD = (
 )
 
 
-def _identity_token(identity_token: str | None) -> Any:
+def resolve_identity_token(identity_token: str | None) -> Any:
     """The OIDC token to sign with: the argument, else $SIGSTORE_ID_TOKEN, else ambient."""
     from sigstore.oidc import IdentityError, IdentityToken, detect_credential
 
@@ -257,7 +257,7 @@ def sign_statement_keyless(
     from sigstore.sign import SigningContext
 
     statement, expected = _build_statement(subjects, predicate_type, predicate)
-    token = _identity_token(identity_token)
+    token = resolve_identity_token(identity_token)
     instance = "staging" if staging else "production"
     expired = expired_errors()
     exchange: tuple[type[Exception], ...] = (

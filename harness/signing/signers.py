@@ -43,6 +43,12 @@ class KeySigner:
         bundle = sign_statement(subjects, predicate_type, predicate, key)
         return Signed(bundle, key.path if key.created else None)
 
+    def preflight(self) -> None:
+        """Fail now, not after the run, if the key cannot be read (or made)."""
+        from harness.signing.keys import load_or_create_key
+
+        load_or_create_key(self.config_dir)
+
 
 @dataclass(frozen=True)
 class SigstoreSigner:
@@ -56,3 +62,18 @@ class SigstoreSigner:
 
         return Signed(sign_statement_keyless(subjects, predicate_type, predicate, identity_token=self.identity_token,
                                              staging=self.staging))
+
+    def preflight(self) -> None:
+        """Fail now, not after hours of generation, if there is no identity token or it has
+        expired (the token is checked again when signing: a long run may outlive it)."""
+        from harness.signing.sign import resolve_identity_token
+
+        resolve_identity_token(self.identity_token)
+
+
+def preflight(signer: Signer) -> None:
+    """Check that ``signer`` can sign, before a run spends anything; signers without a
+    ``preflight`` (a caller's own) are trusted to know."""
+    check = getattr(signer, "preflight", None)
+    if callable(check):
+        check()
