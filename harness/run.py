@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -147,23 +148,39 @@ def run_package(opts: RunOptions) -> RunResult:
 
 def run_plan(plan: RunPlan, opts: RunOptions) -> RunResult:
     """Execute ``plan`` with the scorer its package names and the backend ``opts`` describe
-    (``opts.package`` and the plan fields of ``opts`` are not read: the plan has them)."""
+    (``opts.package`` and the plan fields of ``opts`` are not read: the plan has them).
+
+    What can fail cheaply is checked first: the signer (an identity token, a readable
+    key), then whichever of scorer and backend is cheaper to open. A judge's pinned
+    identity is checked before a local model loads; an endpoint's reachability (one
+    GET of its model list) before a judge loads.
+    """
     m = plan.package.manifest
     signer = opts.signer()
     preflight(signer)  # no token, an expired one or an unreadable key: fail before any model is loaded
-    # Built before any generation so a judge whose pinned identity does not match stops the run early.
-    scorer = make_scorer(m.scorer, plan.package.root, judge_model=opts.judge_model,
-                         judge_endpoint=opts.judge_endpoint, threads=opts.threads)
-    try:
+
+    def backend() -> Any:
         apply_seeds(plan.seeds)
-        with open_backend(opts.backend, opts.model, seed=plan.run_seed, threads=opts.threads,
-                          endpoint=opts.endpoint, serve=opts.serve, engine_args=opts.engine_args,
-                          concurrency=opts.concurrency, api_key_env=opts.api_key_env,
-                          deterministic=opts.deterministic, vllm_python=opts.vllm_python) as backend:
-            return execute(plan, backend, scorer, dossiers_dir=opts.dossiers_dir, signer=signer,
-                           resume=opts.resume, progress=opts.progress)
-    finally:
-        scorer.close()
+        return open_backend(opts.backend, opts.model, seed=plan.run_seed, threads=opts.threads,
+                            endpoint=opts.endpoint, serve=opts.serve, engine_args=opts.engine_args,
+                            concurrency=opts.concurrency, api_key_env=opts.api_key_env,
+                            deterministic=opts.deterministic, vllm_python=opts.vllm_python)
+
+    def scorer() -> Scorer:
+        return make_scorer(m.scorer, plan.package.root, judge_model=opts.judge_model,
+                           judge_endpoint=opts.judge_endpoint, threads=opts.threads)
+
+    with ExitStack() as stack:
+        if opts.endpoint:  # an unreachable server fails before a judge model is loaded
+            model = stack.enter_context(backend())
+            score = scorer()
+            stack.callback(score.close)
+        else:  # a judge that does not match its pin fails before the model under test loads
+            score = scorer()
+            stack.callback(score.close)
+            model = stack.enter_context(backend())
+        return execute(plan, model, score, dossiers_dir=opts.dossiers_dir, signer=signer,
+                       resume=opts.resume, progress=opts.progress)
 
 
 def execute(

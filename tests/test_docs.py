@@ -21,16 +21,18 @@ from harness.cli.parser import UsageError, build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-BLOCK = re.compile(r"(<!-- runnable -->\s*\n)?```(?:sh|bash|console)\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"(<!-- runnable -->\s*\n)?```(sh|bash|console|python)\n(.*?)```", re.DOTALL)
 ALLOWED_EXIT = {"diff": {0, 1}}
 """`harness diff` exits 1 when the runs differ, which is what a tour shows."""
 
 
-def _blocks() -> list[tuple[Path, bool, str]]:
+def _blocks(lang: str = "sh") -> list[tuple[Path, bool, str]]:
+    """(document, marked runnable, text) of every shell block (``lang="python"``: Python blocks)."""
     out = []
     for doc in DOCS:
         for m in BLOCK.finditer(doc.read_text(encoding="utf-8")):
-            out.append((doc, bool(m.group(1)), m.group(2)))
+            if (m.group(2) == "python") == (lang == "python"):
+                out.append((doc, bool(m.group(1)), m.group(3)))
     return out
 
 
@@ -88,3 +90,18 @@ def test_runnable_blocks_run_as_written(index: int, tmp_path: Path) -> None:
         words = line.split()
         allowed = ALLOWED_EXIT.get(words[1], {0}) if words[0] == "harness" and len(words) > 1 else {0}
         assert proc.returncode in allowed, f"{doc.name}: `{line}` exited {proc.returncode}\n{proc.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_runnable_python_blocks_run_as_written(tmp_path: Path) -> None:
+    """The README's notebook example, as a user would paste it, from the project folder."""
+    blocks = [(doc, block) for doc, marked, block in _blocks("python") if marked]
+    assert blocks, "the README's Python example should be marked runnable"
+    work = tmp_path / "project"
+    for part in ("packages/mini-safety", "lockfiles"):
+        shutil.copytree(REPO / part, work / part)
+    env = {**os.environ, "HARNESS_DOSSIERS": str(work / "dossiers")}
+    for doc, block in blocks:
+        proc = subprocess.run([sys.executable, "-c", block], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, f"{doc.name}: the Python example failed\n{proc.stderr[-3000:]}"

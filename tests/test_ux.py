@@ -225,3 +225,17 @@ def test_results_convert_to_rows(runs: dict[str, Any]) -> None:
             harness.to_dataframe(runs["a"])
     else:
         assert len(harness.to_dataframe(runs["a"])) == len(rows)
+
+
+def test_an_unreachable_endpoint_fails_before_anything_is_written(pkg_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dossiers = pkg_dir.parent.parent / "fresh-dossiers"
+    code = main(["run", str(pkg_dir), "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "m", "--no-progress",
+                 "--dossiers", str(dossiers), "--json"])
+    out = capsys.readouterr()
+    assert code == 2 and "cannot reach" in out.err and json.loads(out.out)["exit_code"] == 2
+    assert not (dossiers / "mini-safety").exists()
