@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,22 @@ needs_sigstore_fixtures = pytest.mark.skipif(
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 BEACON_REPO = "sigstore-conformance/extremely-dangerous-public-oidc-beacon"
 """The workflow that signed the conformance bundles (../shared/fixtures/sigstore/SOURCE.md)."""
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for a block and restore them after (module-scoped fixtures
+    cannot use monkeypatch, which is per test)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(autouse=True)

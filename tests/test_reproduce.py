@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -25,6 +24,8 @@ from harness.packages.seal import check_package, seal_package
 from harness.record import read_outputs
 from harness.run import RunOptions, run_package
 from harness.scoring.refusal import RefusalClassifier, load_patterns
+
+from .conftest import environment
 
 pytestmark = pytest.mark.slow
 
@@ -55,19 +56,11 @@ def make_small_package(root: Path) -> Path:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small package and its dossier with one run (greedy) and one sampled run (temperature 1)."""
     base = tmp_path_factory.mktemp("repro")
-    old = {k: os.environ.get(k) for k in ("HARNESS_CONFIG_DIR", "HARNESS_DOSSIERS", "HARNESS_CACHE_DIR")}
-    os.environ.update(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers"),
-                      HARNESS_CACHE_DIR=str(base / "cache"))
-    try:
+    with environment(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers"),
+                     HARNESS_CACHE_DIR=str(base / "cache")):
         pkg = make_small_package(base)
         run_package(RunOptions(package=pkg, progress=False))
         run_package(RunOptions(package=pkg, temperature=1.0, progress=False))
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return base
 
 

@@ -18,22 +18,19 @@ from harness.record import parse_record, read_outputs
 from harness.run import RunOptions, RunResult, run_package
 from harness.signing.keys import default_trust_store, load_or_create_key, load_public_keys
 
+from .conftest import environment
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunResult]:
     """Four runs into one dossier: two identical, one with another seed, one with fewer tokens."""
-    import os
-
     base = tmp_path_factory.mktemp("e2e")
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "packages" / "mini-safety", base / "packages" / "mini-safety")
     shutil.copytree(repo / "lockfiles", base / "lockfiles")
-    old = {k: os.environ.get(k) for k in ("HARNESS_CONFIG_DIR", "HARNESS_DOSSIERS")}
-    os.environ["HARNESS_CONFIG_DIR"] = str(base / "config")
-    os.environ["HARNESS_DOSSIERS"] = str(base / "dossiers")
-    try:
+    with environment(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers")):
         pkg = base / "packages" / "mini-safety"
         out = {
             "a": run_package(RunOptions(package=pkg, progress=False)),
@@ -41,12 +38,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunResult]:
             "seed": run_package(RunOptions(package=pkg, seed=7, progress=False)),
             "tokens": run_package(RunOptions(package=pkg, max_tokens=8, progress=False)),
         }
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     out["_base"] = base  # type: ignore[assignment]
     return out
 

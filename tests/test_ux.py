@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from harness.report import layout
 from harness.report import terminal as render
 from harness.run import RunOptions, RunResult, run_package
 
-from .conftest import REPO, SHARED
+from .conftest import REPO, SHARED, environment
 
 pytestmark = pytest.mark.slow
 MIRROR = SHARED / "data"
@@ -25,19 +26,15 @@ WIDTHS = (60, 80, 132)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Two runs of the default package (the second with another seed), a baseline-free
     MultiJail subset when the data mirror is there, all in one scratch dossier."""
-    import os
-
     base = tmp_path_factory.mktemp("ux")
     for name in ("mini-safety", "multijail", "xstest"):
         shutil.copytree(REPO / "packages" / name, base / "packages" / name)
     shutil.copytree(REPO / "lockfiles", base / "lockfiles")
-    old = {k: os.environ.get(k) for k in ("HARNESS_CONFIG_DIR", "HARNESS_DOSSIERS", "HARNESS_CHECKPOINTS_DIR")}
-    os.environ.update(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers"),
-                      HARNESS_CHECKPOINTS_DIR=str(base / "checkpoints"))
-    try:
+    with environment(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers"),
+                     HARNESS_CHECKPOINTS_DIR=str(base / "checkpoints")):
         out: dict[str, Any] = {"base": base}
         pkg = base / "packages" / "mini-safety"
         out["a"] = run_package(RunOptions(package=pkg, progress=False))
@@ -48,12 +45,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             out["xstest"] = run_package(RunOptions(package=base / "packages" / "xstest", mirror=MIRROR, limit=30,
                                                    max_tokens=8, progress=False))
         yield out
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(autouse=True)
