@@ -243,6 +243,10 @@ class BadReferenceError(DossierError):
     exit_code = 2
 
 
+class DiagnoseError(HarnessError):
+    """Bad input to a diagnosis (exit 2): an endpoint model, unknown layers or reference language."""
+
+
 class RunIncompleteError(HarnessError):
     """Some samples could not be generated; the run is recorded as incomplete."""
 

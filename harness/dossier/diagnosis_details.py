@@ -62,6 +62,17 @@ class InterventionKind(enum.StrEnum):
     """The reference refusal vector, times the stated scale, added to one layer's output."""
 
 
+class DirectionKind(enum.StrEnum):
+    """Which prompts of the reference language the intervention direction is the difference of."""
+
+    REFUSED_HARMFUL_MINUS_ANSWERED_HARMLESS = "refused-harmful-minus-answered-harmless"
+    """Arditi et al.'s filter: harmful prompts the evaluation run refused, harmless ones it answered."""
+    HARMFUL_MINUS_HARMLESS = "harmful-minus-harmless"
+    """All harmful minus all harmless (the run refused no harmful, or answered no harmless, prompt)."""
+    REFUSED_MINUS_ANSWERED_HARMFUL = "refused-minus-answered-harmful"
+    """A package without harmless prompts (MultiJail): refused minus answered harmful prompts."""
+
+
 class DiagnosedModel(Frozen):
     name: str
     digest: str
@@ -147,9 +158,9 @@ class InterventionSpec(Frozen):
 
     direction_layer: int
     direction_norm: float
-    filtered: bool
-    """True: mean of refused harmful minus mean of answered harmless reference prompts (as
-    judged in the evaluation run); False: all harmful minus all harmless (too few of either)."""
+    direction: DirectionKind
+    """Which reference-language prompts the direction is the difference in means of (as the
+    evaluation run judged them)."""
     ablation_layers: tuple[int, ...]
     addition_layer: int
     addition_scale: float

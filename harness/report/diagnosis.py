@@ -56,7 +56,7 @@ def print_diagnosis(result: DiagnosisResult) -> None:
             f"{r.probe_auroc:.2f} [{_num(r.probe_auroc_ci_low)}, {_num(r.probe_auroc_ci_high)}]"
         gap = "-" if g is None or g.gap is None else f"{_pct(g.recognition_rate)} vs {_pct(g.refusal_rate)}"
         rows.append([escape(lang), escape(auroc), escape(_num(r.transfer_auroc)), escape(_num(r.cosine_to_reference)),
-                     escape(gap), escape(str(g.classification) if g else "-"), escape(_change(ablate.get(lang))),
+                     escape(gap), escape("-" if g is None else f"{g.classification} ({g.reason})" if g.reason else str(g.classification)), escape(_change(ablate.get(lang))),
                      escape(_change(add.get(lang)))])
     for lang in ("all",):
         rows.append([lang, "", "", "", "", "", escape(_change(ablate.get(lang))), escape(_change(add.get(lang)))])
@@ -81,9 +81,12 @@ def print_diagnosis(result: DiagnosisResult) -> None:
     for r in d.rows:
         if r.probe_auroc is not None and (r.language not in best or r.probe_auroc > best[r.language][0]):
             best[r.language] = (r.probe_auroc, r.layer)
-    if len(d.layers) > 1:
+    if len(d.layers) > 1 and best:
         con.print(escape("strongest separation per language: " + ", ".join(
             f"{lang} layer {lay} ({v:.2f})" for lang, (v, lay) in sorted(best.items()))))
+    if d.intervention.direction == "refused-minus-answered-harmful":
+        con.print(escape("the package has no should-comply prompts: no probe, no gap, no addition; the direction "
+                         "ablated is refused minus answered harmful prompts of the reference language"))
     failures = [f"{g.language}: {g.classification}" for g in d.gaps
                 if g.classification in ("representation failure", "action failure")]
     con.print(escape("failures shown: " + ("; ".join(failures) if failures else
