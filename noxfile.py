@@ -85,10 +85,23 @@ def _vllm_env(session: nox.Session) -> Path:
     return python
 
 
+INSPECT_AI = "inspect-ai==0.3.285"
+"""The Inspect release the interop session tests against (with the openai client its provider needs)."""
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Other tools' formats with the real tools (docs/interop.md): Inspect logs both ways, the
+    eval-result and VSA bundles with sigstore-js, Every Eval Ever against the upstream schemas."""
+    _sync(session, "dev")
+    session.install(INSPECT_AI, "openai")
+    session.run("pytest", "-q", "tests/test_interop.py", "tests/test_interop_inspect.py", *session.posargs)
+
+
 @nox.session
 def vllm(session: nox.Session) -> None:
     """End to end with the real engine: serve the embedded model with the CPU build of vLLM."""
     python = _vllm_env(session)
     _sync(session, "dev")
-    session.run("pytest", "-q", "-m", "vllm", "tests/test_vllm_e2e.py", *session.posargs,
+    session.run("pytest", "-q", "-m", "vllm", "tests/test_vllm_e2e.py", "tests/test_suite.py", *session.posargs,
                 env={"HARNESS_VLLM_PYTHON": str(python)})

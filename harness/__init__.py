@@ -14,6 +14,7 @@ The public surface, usable from a notebook without knowing the internal modules:
     gate = harness.gate_run("mini-safety@latest")            # PASS / FAIL / INCONCLUSIVE per baseline
     said = harness.show_run("mini-safety@latest", harness.Filters(language="hi"))
     rows = harness.to_rows(change)                           # list of dicts; to_dataframe() with pandas
+    site = harness.build_site(harness.ViewOptions(out=Path("site")))   # the static site of `harness view`
 
 A run is a :class:`RunPlan` (from a package, or from a signed record) executed with a
 backend and a scorer that are passed in (:func:`execute`); :func:`run_package` does the
@@ -47,10 +48,14 @@ if TYPE_CHECKING:
     from harness.plan import RunPlan
     from harness.record import RunRecord, parse_record
     from harness.report.rows import to_dataframe, to_rows
+    from harness.report.site.build import SiteResult, ViewOptions, build_site
     from harness.run import RunOptions, RunResult, execute, run_package, run_plan
     from harness.scoring.base import Judgement, Scorer
     from harness.scoring.factory import make_scorer
     from harness.signing.policy import TrustPolicy, load_trust_policy, resolve_trust
+    from harness.suite.record import SuiteRecord
+    from harness.suite.run import SuiteOptions, SuiteResult, run_suite
+    from harness.suite.verify import SuiteVerification, verify_suite
 
 _HOMES = {
     "Backend": "harness.backends.base",
@@ -69,6 +74,9 @@ _HOMES = {
     "show_run": "harness.audit.show",
     "to_rows": "harness.report.rows",
     "to_dataframe": "harness.report.rows",
+    "ViewOptions": "harness.report.site.build",
+    "SiteResult": "harness.report.site.build",
+    "build_site": "harness.report.site.build",
     "DiffReport": "harness.diff",
     "diff_refs": "harness.diff",
     "diff_runs": "harness.diff",
@@ -98,6 +106,12 @@ _HOMES = {
     "TrustPolicy": "harness.signing.policy",
     "load_trust_policy": "harness.signing.policy",
     "resolve_trust": "harness.signing.policy",
+    "SuiteRecord": "harness.suite.record",
+    "SuiteOptions": "harness.suite.run",
+    "SuiteResult": "harness.suite.run",
+    "run_suite": "harness.suite.run",
+    "SuiteVerification": "harness.suite.verify",
+    "verify_suite": "harness.suite.verify",
 }
 
 __all__ = [
@@ -110,6 +124,12 @@ __all__ = [
     "Filters",
     "GateResult",
     "ShowResult",
+    "SiteResult",
+    "ViewOptions",
+    "SuiteOptions",
+    "SuiteRecord",
+    "SuiteResult",
+    "SuiteVerification",
     "DossierReport",
     "GenerationRequest",
     "GenerationResult",
@@ -124,6 +144,7 @@ __all__ = [
     "Scorer",
     "TrustPolicy",
     "VerifyResult",
+    "build_site",
     "check_package",
     "diagnose",
     "diff_refs",
@@ -131,6 +152,8 @@ __all__ = [
     "execute",
     "gate_run",
     "show_run",
+    "run_suite",
+    "verify_suite",
     "to_dataframe",
     "to_rows",
     "list_packages",

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness._internal.hashing import sha256_file
+from harness.cli.suite import cmd_suite
+from harness.cli.view import cmd_view
 from harness.errors import HarnessError
 
 
@@ -116,7 +118,12 @@ def _incomplete_summary(result: Any) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from harness.dossier.runs import PACKAGE_STATUS_WORDS, verify_record
+    from harness.suite.verify import is_suite_ref
 
+    if is_suite_ref(args.ref):  # a suite record: its signature and every run it lists
+        from harness.cli.suite import verify_suite_record
+
+        return verify_suite_record(args, _trusted(args))
     res = verify_record(args.ref, _trusted(args), dossiers_dir=args.dossiers)
     out = {"ok": True, "record": str(res.record_path), "run_id": res.record.run_id, "signer": res.signer,
            "policy_entry": res.policy_entry, "signer_details": res.signer_details,
@@ -298,7 +305,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from harness.audit import reproduce as rp
     from harness.packages.archive import find_package
     from harness.report import terminal as render
+    from harness.suite.verify import is_suite_ref
 
+    if is_suite_ref(args.ref):  # a suite record: reproduce every run it lists; exit code the worst
+        from harness.cli.suite import reproduce_suite_record
+
+        return reproduce_suite_record(args, _trusted(args))
     original = _original(args)
     rec = original.record
     pkg = find_package(rec.package.seal, rec.package.name, package=args.package, archive=args.archive)
@@ -542,7 +554,46 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.interop.export import export
+    from harness.signing.signers import KeySigner, SigstoreSigner
+
+    signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
+    result = export(args.ref, args.format, args.out, trusted=_trusted(args), signer=signer,
+                    dossiers_dir=args.dossiers, table=args.table, mirror=args.mirror)
+    if result.key_created:
+        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
+              file=sys.stderr)
+    if args.json:
+        _emit_json(result.as_dict())
+    else:
+        print(f"wrote {', '.join(str(f) for f in result.files)} ({result.format}) from run {result.run_id} of "
+              f"{result.package}, verified first (signed by {result.record_signer})")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from harness.interop.imported import import_inspect
+    from harness.signing.signers import KeySigner, SigstoreSigner
+
+    signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
+    result = import_inspect(args.file, args.package, signer=signer, dossiers_dir=args.dossiers)
+    if result.key_created:
+        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
+              file=sys.stderr)
+    if args.json:
+        _emit_json(result.as_dict())
+        return 0
+    s, d = result.document.summary, result.document.details
+    print(f"IMPORTED, NOT REPRODUCED: {s.task} on {s.model} by {s.producer}: {s.scored} of {s.samples} samples scored")
+    for m in d.metrics:
+        print(f"  {m.metric} [{m.group}] {m.value:.3f} ({m.ci_low:.3f}-{m.ci_high:.3f}, n={m.n})")
+    print("cannot prove: " + "; ".join(d.not_proven))
+    print(f"dossier: {result.dossier / 'log.jsonl'} entry {result.entry.seq}")
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "import": cmd_import, "run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
             "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
             "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim,
-            "gate": cmd_gate, "diagnose": cmd_diagnose, "show": cmd_show}
+            "gate": cmd_gate, "diagnose": cmd_diagnose, "show": cmd_show, "view": cmd_view, "suite": cmd_suite}

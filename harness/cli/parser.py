@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from harness._internal.version import __version__
 
@@ -26,9 +26,11 @@ examples:
   harness dossier approve mini-safety@1 --note "checked"   # a signed human review
   harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
   harness diagnose mini-safety                 # why refusal differs by language: probes, directions, interventions
+  harness view --out site                      # a static site of every dossier: timeline, plots, samples, diffs
+  harness suite run docs/examples/suite.toml --mirror ../shared/data   # many packages x models, one gate
 
 exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete,
-            7 a baseline FAILed the gate (run, gate);
+            7 a baseline FAILed the gate (run, gate, suite run);
             reproduce: 4 reproduced within tolerance, 5 not reproduced;
             claim check: 0 consistent, 1 inconsistent, 6 unverifiable
 """
@@ -465,8 +467,88 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust(dia)
     dia.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
     _add_json(dia)
+    _add_view(sub, fmt)
+    _add_export(sub, fmt)
+    from harness.cli.suite import add_suite_parser
+
+    add_suite_parser(sub, fmt)
     _complete_help(parser, [])
     return parser
+
+
+def _add_view(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    """``harness view`` (issue 16)."""
+    vie = sub.add_parser(
+        "view", help="write a static, self-contained site of dossiers, runs, diffs and claim reports",
+        description="Verify each dossier with your trust (as `harness dossier verify`), then write a static site: "
+        "per package the timeline with each entry's verification state, metrics per language and category across "
+        "runs (SVG plots with intervals), a page per run with its samples (prompt, response, verdict; filter and "
+        "search), a diff page between consecutive runs, and links to claim reports. Nothing is loaded from the "
+        "network when the pages are viewed. See docs/viewer.md.",
+        epilog="examples:\n  harness view --out site\n  harness view mini-safety xstest --out site --serve\n"
+        "  harness view mini-safety --out site --diff mini-safety@1 mini-safety@latest --json",
+        formatter_class=fmt,
+    )
+    vie.add_argument("packages", nargs="*", metavar="PACKAGE", help="dossiers to show (default: every dossier)")
+    vie.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="folder to write the site into (new, empty, or an earlier site's folder)")
+    vie.add_argument("--serve", action="store_true", help="then serve DIR on 127.0.0.1 (a free port) until Ctrl-C")
+    vie.add_argument("--port", type=int, default=0, help="with --serve: this port instead of a free one")
+    vie.add_argument("--diff", nargs=2, action="append", default=[], metavar=("REF_A", "REF_B"),
+                     help="also a diff page of these two runs of one package (PACKAGE@N); repeatable")
+    vie.add_argument("--claims", type=Path, metavar="DIR",
+                     help="folder of claim reports to link (default: ./claim-reports when it exists)")
+    _add_source(vie)
+    _add_trust(vie)
+    vie.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(vie)
+
+
+def _add_export(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    """``harness export`` (issue 17; docs/interop.md)."""
+    exp = sub.add_parser(
+        "export", help="write a verified run (or a reproduction verdict) in another tool's format",
+        description="Verify the run first (as `harness verify`, with your trust), then write it as: eval-result (an "
+        "in-toto eval-result v0.1 attestation of the baseline claims, signed into a Sigstore bundle), vsa (a SLSA "
+        "verification summary of a reproduction entry, signed), every-eval-ever (JSON valid against the Every Eval "
+        "Ever schema, plus <out>.samples.jsonl at instance level), csv or jsonl (tidy tables), inspect (an Inspect .eval "
+        "log, written by inspect-ai's own writer: needs inspect-ai installed). See docs/interop.md.",
+        epilog="examples:\n  harness export mini-safety@latest --format eval-result --out run.intoto.sigstore.json\n"
+        "  harness export mini-safety@4 --format vsa --out repro.vsa.sigstore.json   # entry 4: a reproduction\n"
+        "  harness export mini-safety@latest --format every-eval-ever --out eee.json --mirror ../shared/data\n"
+        "  harness export mini-safety@latest --format csv --table metrics --out metrics.csv\n\n"
+        "exit codes: 0 written, 1 the run (or reproduction) does not verify, 2 bad input",
+        formatter_class=fmt,
+    )
+    exp.add_argument("ref", help="record.json, run folder, or PACKAGE@N (for vsa: a reproduction entry PACKAGE@N)")
+    exp.add_argument("--format", required=True, choices=["eval-result", "vsa", "every-eval-ever", "csv", "jsonl", "inspect"],
+                     help="the format to write")
+    exp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+    exp.add_argument("--table", choices=["samples", "metrics"], default="samples",
+                     help="csv/jsonl: one row per sample (default) or per metric and group")
+    exp.add_argument("--sign", choices=["key", "sigstore"], default="key",
+                     help="eval-result/vsa: who signs (as `harness run`)")
+    exp.add_argument("--mirror", type=Path, help="every-eval-ever, inspect: data mirror for the prompt texts")
+    _add_trust(exp)
+    exp.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(exp)
+
+    imp = sub.add_parser(
+        "import", help="sign another tool's result into a package's dossier as 'imported' (not reproduced)",
+        description="Check and read a result another tool wrote (bounded, strictly), recompute its accuracy with "
+        "exact intervals, and append a signed entry of kind 'imported' to the package's dossier, saying what it "
+        "cannot prove (no seal, no lockfile, no model digest, not reproduced). See docs/interop.md.",
+        epilog="examples:\n  harness import inspect logs/2026-12-03T10-00-00_task.eval --package mini-safety\n\n"
+        "exit codes: 0 imported, 2 bad input (not a readable log, inspect-ai missing)",
+        formatter_class=fmt,
+    )
+    imp.add_argument("source_format", choices=["inspect"], metavar="FORMAT",
+                     help="the tool that wrote FILE: inspect (an Inspect .eval log; needs inspect-ai installed)")
+    imp.add_argument("file", type=Path, metavar="FILE", help="the log to import")
+    imp.add_argument("--package", required=True, metavar="NAME", help="the dossier (package name) to append to")
+    imp.add_argument("--sign", choices=["key", "sigstore"], default="key", help="who signs the entry (as `harness run`)")
+    imp.add_argument("--dossiers", type=Path, help="dossiers folder")
+    _add_json(imp)
 
 
 _COMMON_HELP = {
@@ -497,6 +579,7 @@ _EXIT_CODES = {
     "judge validate": "0 validated, 1 kappa below --min-kappa, 2 bad input",
     "judge": "0 ok, 1 kappa below --min-kappa, 2 bad input",
     "claim": "0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input",
+    "view": "0 written and every dossier verified, 1 written but a dossier failed verification, 2 bad input",
 }
 
 

@@ -96,7 +96,7 @@ class TreeHead:
 
     def describe(self) -> str:
         """One line for people: size and the root in hex (as ``dossier verify`` prints heads)."""
-        return f"{self.size} entries, root {self.root.hex()}"
+        return f"{self.size} {'entry' if self.size == 1 else 'entries'}, root {self.root.hex()}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"origin": self.origin, "size": self.size, "root": self.root.hex()}

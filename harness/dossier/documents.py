@@ -27,8 +27,8 @@ from harness.scoring.metrics import MetricValue
 EVENT_SCHEMA_VERSION: Final[Literal[1]] = 1
 BUNDLE_SUFFIX = ".sigstore.json"
 """An event's bundle sits beside its document: ``<kind>.json`` and ``<kind>.sigstore.json``."""
-EventKind = Literal["reproduction", "rescore", "baseline", "review", "diagnosis"]
-EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review", "diagnosis")
+EventKind = Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported"]
+EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review", "diagnosis", "imported")
 
 
 class EventPackage(Frozen):
@@ -40,9 +40,10 @@ class EventPackage(Frozen):
 
 
 class Reference(Frozen):
-    """What the event is about: a run record (by its sha256) or a dossier entry (by its line's sha256)."""
+    """What the event is about: a run record (by its sha256), a dossier entry (by its line's sha256),
+    or, for an imported result, the file it was imported from (by its sha256)."""
 
-    kind: Literal["run", "entry"]
+    kind: Literal["run", "entry", "source"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     run_id: str | None = None
     seq: int | None = None
@@ -256,6 +257,44 @@ class DiagnosisSummary(Frozen):
     numbers_sha256: str
 
 
+# ------------------------------------------------------------------ imported
+
+
+class ImportedSummary(Frozen):
+    """What ``dossier log`` shows of a result imported from another tool (never a reproduction)."""
+
+    source_format: Literal["inspect"]
+    producer: str
+    """The tool that wrote the source, as it names itself (e.g. ``inspect_ai 0.3.285``); not verified."""
+    task: str
+    model: str
+    samples: int
+    scored: int
+    status: Literal["imported, not reproduced"] = "imported, not reproduced"
+
+
+class ImportedSource(Frozen):
+    """The imported file, stored beside the document and signed as one of its subjects."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int
+    samples_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """sha256 of the RFC 8785 list of the samples as read (id order): what the metrics were computed from."""
+
+
+class ImportedDetails(Frozen):
+    source: ImportedSource
+    proven: tuple[str, ...]
+    """What the harness checked about the source, in words."""
+    not_proven: tuple[str, ...]
+    """What an imported result cannot prove (no seal, no lockfile, no model digest, ...), in words."""
+    spec: dict[str, JsonValue]
+    """The source's own description of the run (task, model, created, run id, ...), as it says, unverified."""
+    metrics: tuple[MetricValue, ...]
+    """Computed here from the per-sample scores (Clopper-Pearson), overall and per language/category when given."""
+
+
 # ------------------------------------------------------------------ documents
 
 
@@ -316,21 +355,31 @@ class DiagnosisRecord(_Event):
     details: DiagnosisDetails
 
 
+class ImportedRecord(_Event):
+    """``imported.json``: a result another tool produced, signed here as imported (not reproduced)."""
+
+    kind: Literal["imported"] = "imported"
+    summary: ImportedSummary
+    details: ImportedDetails
+
+
 EventRecord = Annotated[
-    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord, Field(discriminator="kind")
+    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord,
+    Field(discriminator="kind")
 ]
 """Any signed event document; ``kind`` picks the model."""
 
-EventSummary = ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary | DiagnosisSummary
+EventSummary = ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary | DiagnosisSummary | ImportedSummary
 """The part of an event document that its dossier entry repeats."""
 
-_EVENT: TypeAdapter[ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord] = TypeAdapter(
-    EventRecord)
+_EVENT: TypeAdapter[
+    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord
+] = TypeAdapter(EventRecord)
 
 
 def parse_event_bytes(
     raw: bytes,
-) -> ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord:
+) -> ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord:
     """An event document from its JSON (raises pydantic's ValidationError; RecordError for
     duplicate keys or NaN, which would let two parsers read two different documents)."""
     try:

@@ -45,6 +45,7 @@ from harness.dossier.documents import (
     DiagnosisSummary,
     EventRecord,
     EventSummary,
+    ImportedSummary,
     ReproductionSummary,
     RescoreSummary,
     ReviewSummary,
@@ -133,7 +134,7 @@ class EventEntry(Frozen):
     schema_version: Literal[2] = EVENT_ENTRY_SCHEMA_VERSION
     seq: int
     prev: str
-    kind: Literal["reproduction", "rescore", "baseline", "review", "diagnosis"]
+    kind: Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported"]
     id: str
     time: str
     package: str
@@ -162,7 +163,7 @@ class EventEntry(Frozen):
 
 _SUMMARY_OF: dict[str, type[EventSummary]] = {
     "reproduction": ReproductionSummary, "rescore": RescoreSummary, "baseline": BaselineSummary,
-    "review": ReviewSummary, "diagnosis": DiagnosisSummary,
+    "review": ReviewSummary, "diagnosis": DiagnosisSummary, "imported": ImportedSummary,
 }
 
 
@@ -292,7 +293,7 @@ class Dossier:
             idx = n - 1 if n > 0 else len(entries) + n - 1
             if 0 <= idx < len(entries):
                 if runs_only and not isinstance(entries[idx], Entry):
-                    raise BadReferenceError(f"entry {entries[idx].seq} of {self.root.name} is a {entries[idx].kind}, not a run",
+                    raise BadReferenceError(f"entry {entries[idx].seq} of {self.root.name} is {_a(entries[idx].kind)}, not a run",
                                        hint="`harness dossier log` lists the entries and their kinds")
                 return entries[idx]
             raise BadReferenceError(f"dossier {self.root.name} has no entry {ref} (it has {len(entries)})")
@@ -505,9 +506,14 @@ class Dossier:
             return resign(self.root, self.log, first[0][0].package, signer)
 
 
+def _a(kind: str) -> str:
+    """``a review``, ``an imported result`` (an imported entry is never a run: it was not run here)."""
+    return "an imported result (imported, not reproduced)" if kind == "imported" else f"a {kind}"
+
+
 def event_folder(kind: str) -> str:
-    """The dossier folder of an event kind: its plural (``reviews``, ``diagnoses``)."""
-    return "diagnoses" if kind == "diagnosis" else f"{kind}s"
+    """The dossier folder of an event kind: its plural (``reviews``, ``diagnoses``, ``imports``)."""
+    return {"diagnosis": "diagnoses", "imported": "imports"}.get(kind, f"{kind}s")
 
 
 def _later_word(summary: EventSummary) -> str:
@@ -520,6 +526,8 @@ def _later_word(summary: EventSummary) -> str:
         return f"rescored with {summary.scorer}"
     if isinstance(summary, DiagnosisSummary):
         return "diagnosed"
+    if isinstance(summary, ImportedSummary):
+        return "imported"
     return "baselines taken from it"
 
 

@@ -2,7 +2,8 @@
 
 A reviewer reads these without the harness: so each report states the claim, every
 verification step with its outcome, the statistics with the rule they were judged by,
-per-language and per-category figures, and what could not be checked. The HTML has
+per-language and per-category figures (in HTML also a plot of the claimed value against our
+interval per language: inline SVG from :mod:`harness.report.svg`), and what could not be checked. The HTML has
 its CSS inline and loads nothing (no scripts, fonts or images), so it renders the
 same offline, archived or attached to an e-mail; every value from a claim or record
 is escaped, because a claim file is written by the party being checked.
@@ -17,6 +18,7 @@ from typing import Any
 
 from harness._internal.files import atomic_write
 from harness.audit.claim_result import ALPHA, CONFIDENCE, EXIT_CODES, ClaimResult, GroupRow
+from harness.report import svg
 from harness.signing.policy import PackageStatus
 
 MARKDOWN_NAME = "claim-report.md"
@@ -204,6 +206,7 @@ th{background:#f6f8fa}thead th{white-space:nowrap}td.num{text-align:right;font-v
 .o{font-weight:600;white-space:nowrap}.o-passed{color:#1a7f37}.o-failed{color:#cf222e}
 .o-not-checked{color:#9a6700}.o-not-applicable{color:#57606a}
 footer{margin-top:2rem;color:#57606a;font-size:.85rem}
+figure{margin:1rem 0}figcaption{font-size:.85rem;color:#57606a}svg.plot{max-width:100%;height:auto}
 """
 
 
@@ -261,6 +264,8 @@ def to_html(r: ClaimResult) -> str:
             parts.append(f"<h2>Per-category results ({_e(c.metric.name)})</h2>")
         if rows:
             head, body = _group_table(rows, has_vendor)
+            if tid == "per-language":
+                parts.append(_claim_plot(r))
             parts.append(_html_table(head, body, table_id=tid, numeric={1, 2, 3, 4}))
         else:
             parts.append(f'<p id="{tid}">No {what} figures (no run of ours, or the metric has none).</p>')
@@ -271,6 +276,20 @@ def to_html(r: ClaimResult) -> str:
     parts.append(f"</ul><footer>Checked {_e(r.checked_at)} by llm-safety-harness {_e(r.harness_version)}.</footer>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _claim_plot(r: ClaimResult) -> str:
+    """The claimed value (a dashed line) against our interval per language, and the vendor's record's
+    values (hollow diamonds) when it verified; generated SVG (:mod:`harness.report.svg`), nothing loaded."""
+    points = [svg.Point(g.group.partition(":")[2], g.value, g.ci_low, g.ci_high, f"{g.successes} of {g.n}",
+                        other=g.vendor_value) for g in r.languages]
+    plot = svg.forest(points, ident="claim-plot", reference=r.claim.metric.value, reference_label="claimed",
+                      other_label="vendor's record",
+                      title=f"{r.claim.metric.name}: the claimed value against our {int(CONFIDENCE * 100)}% interval "
+                            "per language")
+    return (f'<figure id="claim-figure">{plot}<figcaption>Dots: our estimate per language; bars: its '
+            f"{int(CONFIDENCE * 100)}% Clopper-Pearson interval; dashed line: the claimed value "
+            f"{_e(_num(r.claim.metric.value))}. The table below has the same numbers.</figcaption></figure>")
 
 
 def write_reports(r: ClaimResult, out_dir: Path) -> dict[str, Path]:

@@ -57,6 +57,11 @@ def using(con: Console) -> Iterator[Console]:
         _LazyConsole._real = old
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 problem``, ``2 problems``: counts read as a person would write them."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 

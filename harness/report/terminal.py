@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.packages.manifest import RefusalSpec
-from harness.report.layout import Col, console, escape, needed_width, new_table, print_table
+from harness.report.layout import Col, console, escape, needed_width, new_table, plural, print_table
 
 if TYPE_CHECKING:
 
@@ -71,11 +71,6 @@ def subset_line(r: RunRecord) -> str | None:
                                 "--sample-ids" if o.sample_ids else "",
                                 f"--filter {' '.join(o.filters)}" if o.filters else "") if x)
     return f"SUBSET: {r.outputs.samples} samples ({how}); these numbers describe the subset, not the benchmark"
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """``1 problem``, ``2 problems``: counts read as a person would write them."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _pct(x: float | None) -> str:
@@ -424,6 +419,9 @@ def _entry_what(e: dict[str, Any]) -> str:
                  (("representation", "representation_failures"), ("action", "action_failures")) if s.get(k)]
         return (f"diagnosis of {ref} on {s.get('model')} (layers {s.get('layers')}, reference "
                 f"{s.get('reference_language')}): {'; '.join(found) or 'no failure shown'}")
+    if kind == "imported":
+        return (f"IMPORTED, NOT REPRODUCED: {s.get('source_format')} log of task {s.get('task')} on {s.get('model')} "
+                f"by {s.get('producer')} ({s.get('scored')} of {s.get('samples')} samples scored; no seal, no lockfile)")
     return ""
 
 
