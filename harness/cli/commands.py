@@ -13,19 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from harness._internal.hashing import sha256_file
+from harness.cli.output import emit_json as _emit_json
+from harness.cli.output import key_notice
+from harness.cli.output import trusted as _trusted
 from harness.cli.suite import cmd_suite
 from harness.cli.view import cmd_view
 from harness.errors import HarnessError
-
-
-def _emit_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-def _trusted(args: argparse.Namespace) -> Any:
-    from harness.signing.policy import resolve_trust
-
-    return resolve_trust(args.trust_policy, args.trust_key)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -47,8 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     for n in result.notices:
         print(f"NOTICE: {n}", file=sys.stderr)
-    if result.key_created:
-        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)", file=sys.stderr)
+    key_notice(result.key_created)
     if args.json:
         _emit_json(render.run_summary(result))
     else:
@@ -544,9 +536,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         sign=args.sign, trusted=None if args.endpoint else _trusted(args), save_activations=args.save_activations,
         log=log,
     ))
-    if result.key_created:
-        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
-              file=sys.stderr)
+    key_notice(result.key_created)
     if args.json:
         _emit_json(result.as_dict())
     else:
@@ -561,9 +551,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
     result = export(args.ref, args.format, args.out, trusted=_trusted(args), signer=signer,
                     dossiers_dir=args.dossiers, table=args.table, mirror=args.mirror)
-    if result.key_created:
-        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
-              file=sys.stderr)
+    key_notice(result.key_created)
     if args.json:
         _emit_json(result.as_dict())
     else:
@@ -578,9 +566,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
     result = import_inspect(args.file, args.package, signer=signer, dossiers_dir=args.dossiers)
-    if result.key_created:
-        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
-              file=sys.stderr)
+    key_notice(result.key_created)
     if args.json:
         _emit_json(result.as_dict())
         return 0

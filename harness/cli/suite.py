@@ -7,11 +7,11 @@ and printing live in one place; like every command, each calls one library funct
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.output import emit_json, key_notice
 from harness.errors import HarnessError
 
 SUITE_EPILOG = """\
@@ -75,11 +75,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
                                     vllm_python=args.vllm_python, log=_log(args.quiet or args.json)))
     for n in dict.fromkeys(result.notices):
         print(f"NOTICE: {n}", file=sys.stderr)
-    if result.key_created:
-        print(f"created a signing key at {result.key_created} (its public key was added to your trust store)",
-              file=sys.stderr)
+    key_notice(result.key_created)
     if args.json:
-        print(json.dumps(suite_summary(result), indent=2, ensure_ascii=False, default=str))
+        emit_json(suite_summary(result))
     else:
         print_suite(result)
     if result.exit_code == 7:
@@ -96,7 +94,7 @@ def verify_suite_record(args: argparse.Namespace, trusted: Any) -> int:
 
     result = verify_suite(args.ref, trusted, dossiers_dir=args.dossiers)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        emit_json(result.as_dict())
     else:
         print_suite_verification(result)
     return 0 if result.ok else 1
@@ -131,7 +129,7 @@ def reproduce_suite_record(args: argparse.Namespace, trusted: Any) -> int:
         env=args.env, mirror=args.mirror, threads=args.threads, vllm_python=args.vllm_python, progress=show_progress,
         log=log))
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        emit_json(result.as_dict())
     else:
         print_suite_reproduction(result)
     return result.exit_code

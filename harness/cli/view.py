@@ -7,22 +7,22 @@ calls one library function (:func:`harness.report.site.build_site`) and prints.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
+
+from harness.cli.output import emit_json, trusted
 
 
 def cmd_view(args: argparse.Namespace) -> int:
     """Exit 0 when every dossier verified, 1 when the site shows a failure (it is written either way)."""
     from harness.report.site import ViewOptions, build_site, start_server
-    from harness.signing.policy import resolve_trust
 
     result = build_site(ViewOptions(
         out=args.out, packages=tuple(args.packages), dossiers_dir=args.dossiers,
-        trusted=resolve_trust(args.trust_policy, args.trust_key), claims=args.claims,
+        trusted=trusted(args), claims=args.claims,
         pairs=tuple((a, b) for a, b in args.diff), package=args.package, archive=args.archive, mirror=args.mirror))
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False), flush=True)
+        emit_json(result.as_dict())
     else:
         for p in result.packages:
             state = "verified" if p["verified"] else f"FAILED verification ({p['problems']} problems)"
