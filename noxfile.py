@@ -85,6 +85,8 @@ def _vllm_env(session: nox.Session) -> Path:
     return python
 
 
+LM_EVAL = "lm-eval[api]==0.4.13"
+"""The lm-evaluation-harness release whose output the interop session imports."""
 INSPECT_AI = "inspect-ai==0.3.285"
 """The Inspect release the interop session tests against (with the openai client its provider needs)."""
 
@@ -92,10 +94,18 @@ INSPECT_AI = "inspect-ai==0.3.285"
 @nox.session
 def interop(session: nox.Session) -> None:
     """Other tools' formats with the real tools (docs/interop.md): Inspect logs both ways, the
-    eval-result and VSA bundles with sigstore-js, Every Eval Ever against the upstream schemas."""
+    eval-result and VSA bundles with sigstore-js, Every Eval Ever against the upstream schemas,
+    and lm-eval's own output imported (lm-eval in an environment of its own: its pins are not ours)."""
     _sync(session, "dev")
     session.install(INSPECT_AI, "openai")
-    session.run("pytest", "-q", "tests/test_interop.py", "tests/test_interop_inspect.py", *session.posargs)
+    lm_env = Path(session.virtualenv.location).parent / "lm-eval-env"
+    if not (lm_env / "bin" / "lm_eval").exists():
+        session.run("uv", "venv", "--quiet", "--python", sys.executable, str(lm_env), external=True)
+        session.run("uv", "pip", "install", "--quiet", "--python", str(lm_env / "bin" / "python"), LM_EVAL,
+                    external=True)
+    session.run("pytest", "-q", "tests/test_interop.py", "tests/test_interop_inspect.py",
+                "tests/test_interop_lm_eval.py", "tests/test_interop_lm_eval_real.py", *session.posargs,
+                env={"HARNESS_LM_EVAL": str(lm_env / "bin" / "lm_eval")})
 
 
 @nox.session

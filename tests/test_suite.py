@@ -421,3 +421,27 @@ max_tokens = 16
     argv = {parse_record(Dossier.for_package(p["package"], ws / "dossiers").root / "runs" / p["run_id"] / "record.json")
             .model.engine_args.argv for p in doc["pairs"]}
     assert len(argv) == 1
+
+
+@pytest.mark.slow
+def test_a_verified_suite_exports_run_by_run(ws: Path, fake: FakeOpenAI, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness export suite:NAME` verifies the suite, then writes one file per run and an
+    index naming the suite record's digest; a suite whose listed run was swapped exports nothing."""
+    suite = _suite(ws / "suite.toml", fake.url, packages='[[packages]]\nname = "mini-safety"\nlimit = 12\nmax_tokens = 8\n')
+    assert main(["suite", "run", str(suite), "--quiet"]) == 0
+    capsys.readouterr()
+    code, doc = _json(["export", "suite:release", "--format", "jsonl", "--table", "metrics", "--out",
+                       str(ws / "exported")], capsys)
+    assert code == 0 and len(doc["runs"]) == 2
+    index = json.loads((ws / "exported" / "suite-export.json").read_text())
+    assert index["suite"] == "release" and len(index["runs"]) == 2
+    for run in index["runs"]:
+        lines = (ws / "exported" / run["files"][0]).read_text().splitlines()
+        assert lines and all(json.loads(x)["run_id"] == run["run_id"] for x in lines)
+    # another run's record put in place of a listed one: the suite does not verify, nothing is written
+    record = next((ws / "dossiers" / "_suites" / "release").glob("*/suite.json"))
+    listed = parse_suite_record(record).runs[0]
+    target = ws / "dossiers" / listed.dossier / "runs" / listed.run_id / "record.json"
+    target.write_bytes(target.read_bytes().replace(b'"status":"complete"', b'"status":"incomplete"'))
+    assert main(["export", "suite:release", "--format", "csv", "--out", str(ws / "again")]) != 0
+    assert not (ws / "again" / "suite-export.json").exists()

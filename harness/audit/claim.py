@@ -101,6 +101,13 @@ def _pick_entry(entries: Sequence[Entry | EventEntry], seal: str, claim: Claim, 
     return matching[-1], "no run without overrides exists; the latest run with overrides was used"
 
 
+def _imported_about(entries: Sequence[Entry | EventEntry], claim: Claim) -> int | None:
+    """The latest imported entry (another tool's result) naming the claimed model, if any."""
+    hits = [e.seq for e in entries if isinstance(e, EventEntry) and e.kind == "imported"
+            and getattr(e.summary, "model", None) in (claim.model.name, claim.model.digest)]
+    return hits[-1] if hits else None
+
+
 def _check_package(pref: PackageRef, opts: CheckOptions, res: ClaimResult) -> Package | None:
     """Step 1: the official sealed package the claim names, or None (with the step saying why).
 
@@ -184,6 +191,15 @@ def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, re
     entry, caveat = _pick_entry(entries, official.seal.seal, claim, dossier)
     if entry is None:
         what = f"model digest {claim.model.digest}" if claim.model.digest else f"model {claim.model.name!r}"
+        imported = _imported_about(entries, claim)
+        if imported is not None:
+            res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
+                                  f"the dossier holds only an imported result about this claim (entry {imported}: "
+                                  "imported, not reproduced; no seal, no lockfile, no model digest), which cannot "
+                                  "support or refute it; make a run of our own with --run", kind="evidence"))
+            res.limitations.append(f"Entry {imported} of our dossier is a result imported from another tool: "
+                                   "imported, not reproduced, so it was not compared with the claim.")
+            return None
         res.steps.append(Step("our-run", "Our run of the package on the model", "not checked",
                               f"no run of {pref.name} with the official seal on {what} in the dossier "
                               "(use --run to make one)", kind="evidence"))

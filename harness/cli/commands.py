@@ -547,8 +547,20 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.interop.export import export
     from harness.signing.signers import KeySigner, SigstoreSigner
+    from harness.suite.verify import is_suite_ref
 
     signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
+    if is_suite_ref(str(args.ref)):
+        from harness.suite.export import export_suite
+
+        done = export_suite(str(args.ref), args.format, args.out, trusted=_trusted(args), signer=signer,
+                            dossiers_dir=args.dossiers, table=args.table, mirror=args.mirror)
+        if args.json:
+            _emit_json(done.as_dict())
+        else:
+            print(f"exported the {len(done.results)} runs of suite {done.suite} (verified first) as {args.format} "
+                  f"into {args.out}; index {done.index}")
+        return 0
     result = export(args.ref, args.format, args.out, trusted=_trusted(args), signer=signer,
                     dossiers_dir=args.dossiers, table=args.table, mirror=args.mirror)
     key_notice(result.key_created)
@@ -562,10 +574,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from harness.interop.imported import import_inspect
+    from harness.interop.lm_eval_import import import_lm_eval
     from harness.signing.signers import KeySigner, SigstoreSigner
 
     signer = SigstoreSigner() if args.sign == "sigstore" else KeySigner()
-    result = import_inspect(args.file, args.package, signer=signer, dossiers_dir=args.dossiers)
+    reader = import_lm_eval if args.source_format == "lm-eval" else import_inspect
+    result = reader(args.file, args.package, signer=signer, dossiers_dir=args.dossiers)
     key_notice(result.key_created)
     if args.json:
         _emit_json(result.as_dict())

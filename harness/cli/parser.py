@@ -520,10 +520,12 @@ def _add_export(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
         "exit codes: 0 written, 1 the run (or reproduction) does not verify, 2 bad input",
         formatter_class=fmt,
     )
-    exp.add_argument("ref", help="record.json, run folder, or PACKAGE@N (for vsa: a reproduction entry PACKAGE@N)")
+    exp.add_argument("ref", help="record.json, run folder, PACKAGE@N, or a suite record (suite:NAME, suite.json: every "
+                     "run into the folder --out); for vsa: a reproduction entry PACKAGE@N")
     exp.add_argument("--format", required=True, choices=["eval-result", "vsa", "every-eval-ever", "csv", "jsonl", "inspect"],
                      help="the format to write")
-    exp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+    exp.add_argument("--out", type=Path, required=True, metavar="FILE",
+                     help="the file to write (a folder for a suite record: one file per run and suite-export.json)")
     exp.add_argument("--table", choices=["samples", "metrics"], default="samples",
                      help="csv/jsonl: one row per sample (default) or per metric and group")
     exp.add_argument("--sign", choices=["key", "sigstore"], default="key",
@@ -538,13 +540,15 @@ def _add_export(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
         description="Check and read a result another tool wrote (bounded, strictly), recompute its accuracy with "
         "exact intervals, and append a signed entry of kind 'imported' to the package's dossier, saying what it "
         "cannot prove (no seal, no lockfile, no model digest, not reproduced). See docs/interop.md.",
-        epilog="examples:\n  harness import inspect logs/2026-12-03T10-00-00_task.eval --package mini-safety\n\n"
+        epilog="examples:\n  harness import inspect logs/2026-12-03T10-00-00_task.eval --package mini-safety\n"
+        "  harness import lm-eval results/ --package mini-safety\n\n"
         "exit codes: 0 imported, 2 bad input (not a readable log, inspect-ai missing)",
         formatter_class=fmt,
     )
-    imp.add_argument("source_format", choices=["inspect"], metavar="FORMAT",
-                     help="the tool that wrote FILE: inspect (an Inspect .eval log; needs inspect-ai installed)")
-    imp.add_argument("file", type=Path, metavar="FILE", help="the log to import")
+    imp.add_argument("source_format", choices=["inspect", "lm-eval"], metavar="FORMAT",
+                     help="the tool that wrote FILE: inspect (an Inspect .eval log; needs inspect-ai installed) or "
+                     "lm-eval (the --output_path folder of lm-evaluation-harness run with --log_samples)")
+    imp.add_argument("file", type=Path, metavar="FILE", help="the log (inspect) or results folder (lm-eval) to import")
     imp.add_argument("--package", required=True, metavar="NAME", help="the dossier (package name) to append to")
     imp.add_argument("--sign", choices=["key", "sigstore"], default="key", help="who signs the entry (as `harness run`)")
     imp.add_argument("--dossiers", type=Path, help="dossiers folder")

@@ -263,7 +263,7 @@ class DiagnosisSummary(Frozen):
 class ImportedSummary(Frozen):
     """What ``dossier log`` shows of a result imported from another tool (never a reproduction)."""
 
-    source_format: Literal["inspect"]
+    source_format: Literal["inspect", "lm-eval"]
     producer: str
     """The tool that wrote the source, as it names itself (e.g. ``inspect_ai 0.3.285``); not verified."""
     task: str
