@@ -65,3 +65,15 @@ def workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 def pkg_dir(workspace: Path) -> Path:
     return workspace / "packages" / "mini-safety"
+
+
+@pytest.fixture
+def home(base: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The environment of a module's ``base`` folder (its config, dossiers and packages), in a
+    fresh working folder; modules that use it define ``base``."""
+    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("HARNESS_DOSSIERS", str(base / "dossiers"))
+    monkeypatch.setenv("HARNESS_PACKAGES", str(base / "packages"))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return base

@@ -66,16 +66,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-@pytest.fixture
-def home(base: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(base / "config"))
-    monkeypatch.setenv("HARNESS_DOSSIERS", str(base / "dossiers"))
-    monkeypatch.setenv("HARNESS_PACKAGES", str(base / "packages"))
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    return base
-
-
 def _run_files(base: Path, seq: int = 1) -> tuple[Path, Path, Path]:
     d = Dossier(base / "dossiers" / "mini-safety")
     e = d.resolve(str(seq))

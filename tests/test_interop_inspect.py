@@ -42,16 +42,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-@pytest.fixture
-def home(base: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(base / "config"))
-    monkeypatch.setenv("HARNESS_DOSSIERS", str(base / "dossiers"))
-    monkeypatch.setenv("HARNESS_PACKAGES", str(base / "packages"))
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    return base
-
-
 def test_our_run_reads_back_in_inspect(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "run.eval"
     assert main(["export", "mini-safety@1", "--format", "inspect", "--out", str(out)]) == 0
