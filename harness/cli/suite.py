@@ -18,6 +18,8 @@ SUITE_EPILOG = """\
 examples:
   harness suite run docs/examples/suite.toml --mirror ../shared/data
   harness suite run release.toml --jobs 4 --json > suite.json
+  harness suite run release.toml --executor ray --jobs 4                 # a local Ray instance with 4 CPUs
+  harness suite run release.toml --executor ray --ray-address HOST:6379  # an existing Ray cluster
   harness verify suite:example-release            # the latest record of that suite, and every run in it
   harness reproduce dossiers/_suites/example-release/<id>/suite.json
 
@@ -47,6 +49,13 @@ def add_suite_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="pairs run at once (default 1); in-process models still generate one request at a time, "
                      "servers answer concurrently")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="where pairs generate: threads of this process (default), or Ray workers that stream "
+                     "answers back while this process journals, signs and appends (needs `uv sync --extra ray`; "
+                     "docs/scale-out.md)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: the cluster to use (e.g. HOST:6379 or ray://HOST:10001); "
+                     "without it a local Ray instance with --jobs CPUs is started and stopped")
     run.add_argument("--vllm-python", metavar="PATH", help="python of the environment with vLLM (or HARNESS_VLLM_PYTHON)")
     run.add_argument("--sign", choices=["key", "sigstore"], default="key",
                      help="who signs the runs and the suite record: the local key (default) or Sigstore keyless")
@@ -70,9 +79,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
     if args.suite_command != "run":
         raise HarnessError("missing action", hint="harness suite run FILE (see harness suite --help)")
+    if args.ray_address and args.executor != "ray":
+        raise HarnessError("--ray-address applies to --executor ray", hint="add --executor ray")
     result = run_suite(SuiteOptions(suite=args.file, mirror=args.mirror, jobs=args.jobs, dossiers_dir=args.dossiers,
                                     sign=args.sign, sigstore_staging=args.sigstore_staging,
-                                    vllm_python=args.vllm_python, log=_log(args.quiet or args.json)))
+                                    vllm_python=args.vllm_python, executor=args.executor,
+                                    ray_address=args.ray_address, log=_log(args.quiet or args.json)))
     for n in dict.fromkeys(result.notices):
         print(f"NOTICE: {n}", file=sys.stderr)
     key_notice(result.key_created)

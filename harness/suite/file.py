@@ -14,7 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_digest, sha256_bytes
@@ -84,12 +91,48 @@ class ModelSpec(Frozen):
     engine_args: tuple[str, ...] = ()
     deterministic: bool = False
     endpoint: str | None = None
+    endpoints: tuple[str, ...] = ()
+    """Several replicas of one served model (one run spread over them, docs/suite-format.md);
+    instead of ``endpoint``, which then reads as the first of them."""
     model: str | None = None
     """The served model's name at ``endpoint``."""
     api_key_env: Annotated[str, Field(pattern=_ENV_VAR)] = "OPENAI_API_KEY"
     """The environment variable holding the endpoint's API key (the key itself is never in a file)."""
     concurrency: int = Field(default=16, gt=0, le=1024)
     threads: int = Field(default=1, gt=0, le=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicas(cls, data: Any) -> Any:
+        """``endpoints = [...]``: every check of ``endpoint`` applies to each, and ``endpoint``
+        is the first (so code that asks "is this a served model?" needs no change)."""
+        if not isinstance(data, dict) or "endpoints" not in data:
+            return data
+        urls = data["endpoints"]
+        if "endpoint" in data:
+            raise ValueError("give either endpoint (one server) or endpoints (replicas of one), not both")
+        if not isinstance(urls, (list, tuple)) or len(urls) < 2 or not all(isinstance(u, str) for u in urls):
+            raise ValueError("endpoints must list two or more URLs (for one server, use endpoint)")
+        if len(set(urls)) != len(urls):
+            raise ValueError("endpoints lists the same URL twice")
+        for url in urls:
+            if not re.match(r"^https?://", url) or re.match(r"^https?://[^/@]*@", url):
+                raise ValueError("each of endpoints must be an http(s) URL without credentials "
+                                 "(name the API key's variable in api_key_env)")
+        return {**data, "endpoint": urls[0]}
+
+    @model_serializer(mode="wrap")
+    def _without_empty_endpoints(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Suites without replicas keep their configuration digest (and their resumable state)."""
+        data: dict[str, Any] = handler(self)
+        if not self.endpoints:
+            data.pop("endpoints", None)
+        return data
+
+    @property
+    def all_endpoints(self) -> str | tuple[str, ...] | None:
+        """What the backend opens: the replicas, or the one endpoint."""
+        return self.endpoints or self.endpoint
 
     @model_validator(mode="after")
     def _one_way(self) -> ModelSpec:
@@ -168,6 +211,9 @@ class GateSpec(Frozen):
     baselines: Literal["all", "none"] | tuple[str, ...] = "all"
     inconclusive: Literal["pass", "fail"] = "pass"
     criteria: tuple[Criterion, ...] = ()
+    require_review: bool = Field(default=False, exclude=True)
+    """Every run waits for human review before the suite's gate decides (docs/review.md); not part
+    of the configuration digest: it changes what the gate waits for, not what runs."""
 
     def requires_baselines_of(self, package: str) -> bool:
         if self.baselines == "all":

@@ -19,10 +19,10 @@ import enum
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from harness._internal.files import NotRegularFileError, read_regular
-from harness._internal.frozen import Frozen
+from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import canonical_digest, canonical_json
 from harness._internal.strictjson import check_strict
 from harness.environment import HarnessInfo, PlatformInfo
@@ -148,6 +148,15 @@ class SuiteGate(Frozen):
     notes: tuple[str, ...] = ()
 
 
+class SuiteExecutor(Sparse):
+    """Where the pairs generated (absent from records written before executors existed,
+    which all ran locally). Names no host or address of the machine that ran it."""
+
+    kind: Literal["local", "ray"]
+    ray_version: str | None = None
+    """The Ray version of the driver (``kind`` ray)."""
+
+
 class SuiteRecord(Frozen):
     """suite.json, schema version 1."""
 
@@ -169,6 +178,16 @@ class SuiteRecord(Frozen):
     jobs: int
     resumes: tuple[Resume, ...] = ()
     """One item per resumption of an interrupted suite run (``samples_done`` counts finished pairs)."""
+    executor: SuiteExecutor | None = None
+    """Which executor ran the pairs; written only when known, so older records read and
+    write back byte for byte."""
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_executor(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if self.executor is None:
+            data.pop("executor", None)
+        return data
 
     def run_of(self, package: str, model: str) -> SuiteRun | None:
         return next((r for r in self.runs if r.package == package and r.model == model), None)

@@ -9,7 +9,9 @@ entry. Pairs run on up to ``jobs`` threads. In-process (transformers) models gen
 one request at a time under one process-wide lock: torch's random generator and thread
 pool are process-global, so two in-process generations at once could change each
 other's sampled answers; servers (an endpoint, vLLM) answer concurrently, so their
-pairs overlap.
+pairs overlap. With ``executor="ray"`` each pair's model and scorer run on a Ray worker
+instead and stream finished samples back; the driver still journals, signs and appends
+(:mod:`harness.suite.ray_executor`).
 
 Resume: :mod:`harness.suite.state` lists finished pairs; a pair committed just before a
 crash is found again in its dossier (a complete run of the same seal, model, parameters,
@@ -30,7 +32,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from harness._internal.clock import now
 from harness._internal.files import atomic_write
@@ -50,14 +52,17 @@ from harness.errors import HarnessError, RunInterruptedError
 from harness.plan import RunPlan
 from harness.record import RunRecord
 from harness.run import apply_seeds, execute
+from harness.scoring.base import Scorer
 from harness.scoring.factory import make_scorer
 from harness.signing.signers import KeySigner, Signer, SigstoreSigner, preflight
 from harness.suite.file import LoadedSuite, ModelSpec, PackageSpec, SuiteFileError, load_suite
 from harness.suite.gate import GatedRun, decide_suite
+from harness.suite.models import open_model
 from harness.suite.record import (
     PREDICATE_TYPE_SUITE,
     SUITE_BUNDLE_NAME,
     SUITE_RECORD_NAME,
+    SuiteExecutor,
     SuiteFileRef,
     SuiteModel,
     SuitePackage,
@@ -67,6 +72,9 @@ from harness.suite.record import (
     suites_root,
 )
 from harness.suite.state import PairDone, SuiteState, SuiteWork
+
+if TYPE_CHECKING:
+    from harness.suite.ray_executor import RayPairs
 
 
 class PairFailure(enum.StrEnum):
@@ -93,6 +101,10 @@ class SuiteOptions:
     sign: Literal["key", "sigstore"] = "key"
     sigstore_staging: bool = False
     vllm_python: str | None = None
+    executor: Literal["local", "ray"] = "local"
+    """Where pairs generate: threads of this process, or Ray workers (docs/scale-out.md)."""
+    ray_address: str | None = None
+    """The Ray cluster to use; None starts a local instance with ``jobs`` CPUs."""
     log: Callable[[str], None] = field(default=lambda message: None)
     """Called with one line per pair as it starts and finishes (the command prints them on stderr)."""
 
@@ -156,6 +168,7 @@ class _Shared(Backend):
 
     def __init__(self, inner: Backend, lock: threading.Lock | None, stop: threading.Event) -> None:
         self.inner, self.identity, self.concurrency = inner, inner.identity, inner.concurrency
+        self.accelerator = inner.accelerator
         self._lock, self._stop = lock, stop
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -213,10 +226,7 @@ class _Backends:
 
     def _start(self, spec: ModelSpec, seed: int) -> Backend:
         path = str(self._loaded.resolve(spec.path)) if spec.path else None
-        cm = open_backend(spec.backend if not spec.serve else "openai", spec.model if spec.endpoint else path,
-                          seed=seed, threads=spec.threads, endpoint=spec.endpoint, serve=spec.serve,
-                          engine_args=spec.engine_args, concurrency=spec.concurrency, api_key_env=spec.api_key_env,
-                          deterministic=spec.deterministic, vllm_python=self._opts.vllm_python)
+        cm = open_model(spec, path, seed, self._opts.vllm_python, open_backend)  # looked up here: tests replace it
         with self._guard:  # ExitStack is not thread-safe; closing happens on the main thread at the end
             return self._stack.enter_context(cm)
 
@@ -232,6 +242,8 @@ class _Context:
     stop: threading.Event
     state_lock: threading.Lock
     state: SuiteState
+    remote: RayPairs | None = None
+    """The Ray executor's workers (None: the local executor)."""
     same_run: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     """One lock per package and model identity: two model entries that are the same model
     (one served model behind two endpoints) make the same run configuration, whose journal
@@ -310,13 +322,19 @@ def run_pair(ctx: _Context, spec: PackageSpec, model: ModelSpec, plan: RunPlan) 
     ctx.opts.log(f"start  {name} x {model.name}")
     try:
         apply_seeds(plan.seeds)
-        backend = ctx.backends.get(model, plan.run_seed)
+        backend: Backend
+        scorer: Scorer
+        if ctx.remote is not None:  # model and scorer on a Ray worker; this process journals, signs, appends
+            backend, scorer = ctx.remote.open_pair(spec, model, plan, ctx.stop)
+        else:
+            backend = ctx.backends.get(model, plan.run_seed)
     except HarnessError as e:
         return _failed(ctx, out, PairFailure.BACKEND, e, start)
     try:
-        judge_model = str(ctx.loaded.resolve(spec.judge_model)) if spec.judge_model else None
-        scorer = make_scorer(plan.package.manifest.scorer, plan.package.root, judge_model=judge_model,
-                             judge_endpoint=spec.judge_endpoint, threads=model.threads)
+        if ctx.remote is None:
+            judge_model = str(ctx.loaded.resolve(spec.judge_model)) if spec.judge_model else None
+            scorer = make_scorer(plan.package.manifest.scorer, plan.package.root, judge_model=judge_model,
+                                 judge_endpoint=spec.judge_endpoint, threads=model.threads)
     except HarnessError as e:
         return _failed(ctx, out, PairFailure.ERROR, e, start)
     try:
@@ -333,9 +351,10 @@ def run_pair(ctx: _Context, spec: PackageSpec, model: ModelSpec, plan: RunPlan) 
             ctx.opts.log(f"found  {name} x {model.name}: run {entry.run_id} (entry {entry.seq}) had been committed")
         else:
             pair_plan = dataclasses.replace(plan, started_at=now(), started=time.perf_counter())
-            lock = _IN_PROCESS_LOCK if model.in_process else None
+            lock = _IN_PROCESS_LOCK if model.in_process and ctx.remote is None else None
+            shared = backend if ctx.remote is not None else _Shared(backend, lock, ctx.stop)
             with ctx.turn(name, identity.digest):
-                result = execute(pair_plan, _Shared(backend, lock, ctx.stop), scorer, dossiers_dir=ctx.dossiers,
+                result = execute(pair_plan, shared, scorer, dossiers_dir=ctx.dossiers,
                                  signer=ctx.signer, resume="auto", progress=False)
             entry, record = result.entry, result.record
     except RunInterruptedError:
@@ -344,6 +363,8 @@ def run_pair(ctx: _Context, spec: PackageSpec, model: ModelSpec, plan: RunPlan) 
         return _failed(ctx, out, PairFailure.ERROR, e, start)
     finally:
         scorer.close()
+        if ctx.remote is not None:
+            backend.close()  # the pair's worker: its CPUs or GPUs go to the next pair
     out = dataclasses.replace(out, entry=entry, record=record, seconds=round(time.perf_counter() - start, 3))
     if record.status != "complete":
         out = dataclasses.replace(out, failure=PairFailure.INCOMPLETE,
@@ -384,6 +405,10 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
     """Run every pair not finished yet, then (all finished) decide the gate and sign the suite record."""
     if opts.jobs < 1:
         raise SuiteFileError(f"--jobs must be at least 1 (got {opts.jobs})", hint="e.g. --jobs 4")
+    if opts.executor == "ray":  # before anything is planned or written: a clear error without Ray
+        from harness.suite.ray_executor import import_ray
+
+        import_ray()
     loaded = load_suite(opts.suite)
     signer = opts.signer()
     preflight(signer)
@@ -406,7 +431,7 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
         with ExitStack() as stack:
             ctx = _Context(loaded=loaded, opts=opts, signer=signer, dossiers=dossiers, work=work,
                            backends=_Backends(loaded, opts, stack), stop=threading.Event(),
-                           state_lock=threading.Lock(), state=state)
+                           state_lock=threading.Lock(), state=state, remote=_remote(loaded, opts, stack))
             outcomes = _run_pairs(ctx, plans)
         result = SuiteResult(suite=loaded, suite_id=state.suite_id, outcomes=outcomes, headline=headline,
                              notices=notices)
@@ -417,6 +442,15 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
         return result
     finally:
         work.unlock()
+
+
+def _remote(loaded: LoadedSuite, opts: SuiteOptions, stack: ExitStack) -> RayPairs | None:
+    """The Ray executor, connected (Ray imported only now), or None for the local one."""
+    if opts.executor != "ray":
+        return None
+    from harness.suite.ray_executor import RayPairs
+
+    return RayPairs(loaded, opts.vllm_python, opts.log).connect(opts.ray_address, opts.jobs, stack)
 
 
 def _run_pairs(ctx: _Context, plans: dict[str, tuple[PackageSpec, RunPlan]]) -> list[PairOutcome]:
@@ -529,6 +563,7 @@ def build_suite_record(ctx: _Context, plans: dict[str, tuple[PackageSpec, RunPla
         harness=harness_info(), platform=platform_info(),
         models=tuple(_suite_model(m, f, outcomes) for m in f.file.models), packages=tuple(packages),
         runs=tuple(runs), gate=gate, jobs=ctx.opts.jobs, resumes=ctx.state.resumes,
+        executor=SuiteExecutor(kind="ray", ray_version=ctx.remote.version) if ctx.remote else SuiteExecutor(kind="local"),
     )
 
 
