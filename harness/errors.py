@@ -265,3 +265,28 @@ class RunInterruptedError(HarnessError):
     """The run was stopped (Ctrl-C); what it finished is kept in its journal for resuming."""
 
     exit_code = 130
+
+
+class LabelRefusal(enum.StrEnum):
+    """Why human labels were refused (nothing of them was written)."""
+
+    UNKNOWN_SAMPLE = "unknown-sample"
+    """The run has no sample of that id."""
+    UNKNOWN_LABEL = "unknown-label"
+    """The label is not one of the package's behaviours."""
+    DUPLICATE_SAMPLE = "duplicate-sample"
+    """One file labels the same sample twice."""
+    MALFORMED = "malformed"
+    """The labels file is not strict CSV or JSONL of the documented columns."""
+    TOO_LARGE = "too-large"
+    EMPTY = "empty"
+    NO_PACKAGE = "no-package"
+    """The run's package (by seal) was not found, so its labels are unknown."""
+
+
+class LabelError(HarnessError):
+    """Human labels were refused, all of them: a typed ``reason`` (:class:`LabelRefusal`)."""
+
+    def __init__(self, message: str, reason: LabelRefusal, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason

@@ -12,17 +12,18 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from harness._internal.files import NotRegularFileError, read_regular
 from harness._internal.frozen import Frozen, Sparse
 from harness._internal.hashing import canonical_digest, canonical_json
 from harness._internal.strictjson import check_strict, loads_strict
-from harness.backends.base import ModelIdentity
+from harness.backends.base import ModelIdentity, ReplicaSet
 from harness.environment import HarnessInfo, LockRef, PlatformInfo
 from harness.errors import RecordError
+from harness.packages.scorer_spec import WithoutAbsent
 from harness.scoring.base import ScorerInfo
 from harness.scoring.metrics import BaselineVerdict, Comparison, MetricValue
 
@@ -112,15 +113,26 @@ class Resume(Frozen):
     samples_done: int
 
 
-class OutputsRef(Frozen):
-    """The per-sample outputs file: its bytes' digest, and the digest of its answers alone."""
+class OutputsRef(WithoutAbsent):
+    """The per-sample outputs file: its bytes' digest, and the digest of its answers alone.
 
+    ``uncertain`` / ``uncertain_by_language`` count the verdicts the scorer marked
+    uncertain (docs/uncertainty.md); absent when the scorer applies no such rule, so
+    older records read and write back byte for byte."""
+
+    _optional: ClassVar[frozenset[str]] = frozenset({"uncertain", "uncertain_by_language"})
     path: str
     sha256: str
     content_sha256: str
     samples: int
     errors: int
     unparsed: int = 0
+    uncertain: int | None = None
+    uncertain_by_language: dict[str, int] | None = None
+
+
+_SPARSE_SECTIONS = ("replicas",)
+"""Record sections added later that are written only when a run has them."""
 
 
 class RunRecord(Frozen):
@@ -150,6 +162,17 @@ class RunRecord(Frozen):
     previous_entry: str | None = None
     resumes: list[Resume] = Field(default_factory=list)
     """One item per resumption after an interruption."""
+    replicas: ReplicaSet | None = None
+    """A run over several endpoints: which, the assignment rule, failovers. Written only
+    when set, so other records keep their exact bytes."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in _SPARSE_SECTIONS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @property
     def is_subset(self) -> bool:

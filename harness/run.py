@@ -53,6 +53,7 @@ from harness.record import (
     content_digest,
 )
 from harness.scoring.base import Scorer
+from harness.scoring.behaviours import is_correct, uncertain_fields, uncertain_tally
 from harness.scoring.factory import make_scorer
 from harness.scoring.metrics import (
     BaselineVerdict,
@@ -83,7 +84,14 @@ class RunOptions:
     temperature: float | None = None
     top_p: float | None = None
     threads: int = 1
-    endpoint: str | None = None
+    endpoint: str | tuple[str, ...] | None = None
+    """An OpenAI-compatible server, or several replicas of one (one run spread over them)."""
+    device: str = "auto"
+    """transformers: ``auto`` (a GPU when torch sees one), ``cpu`` or ``cuda``; recorded as resolved."""
+    dtype: str = "auto"
+    """transformers: ``auto`` (bfloat16 on a GPU that has it, float32 on the CPU) or a torch dtype."""
+    batch_size: int = 1
+    """transformers: prompts generated at once (left padded); 1 keeps answers independent of batching."""
     serve: str | None = None
     engine_args: tuple[str, ...] = ()
     concurrency: int = 16
@@ -164,7 +172,8 @@ def run_plan(plan: RunPlan, opts: RunOptions) -> RunResult:
         return open_backend(opts.backend, opts.model, seed=plan.run_seed, threads=opts.threads,
                             endpoint=opts.endpoint, serve=opts.serve, engine_args=opts.engine_args,
                             concurrency=opts.concurrency, api_key_env=opts.api_key_env,
-                            deterministic=opts.deterministic, vllm_python=opts.vllm_python)
+                            deterministic=opts.deterministic, vllm_python=opts.vllm_python,
+                            device=opts.device, dtype=opts.dtype, batch_size=opts.batch_size)
 
     def scorer() -> Scorer:
         return make_scorer(m.scorer, plan.package.root, judge_model=opts.judge_model,
@@ -291,19 +300,21 @@ def _run_in(
         data=[DataRef(id=s.id, sha256=s.sha256, size=s.size) for s in plan.sources],
         lockfile=plan.environment,
         harness=harness_info(),
-        platform=platform_info(),
+        platform=platform_info(backend.accelerator),
         model=identity,
         generation=plan.generation,
         seeds=plan.seeds,
         overrides=plan.overrides,
         scorer=scorer.describe(),
         outputs=OutputsRef(path=OUTPUTS_NAME, sha256=sha256_file(out_path), content_sha256=content_digest(lines),
-                           samples=len(lines), errors=errors, unparsed=unparsed),
+                           samples=len(lines), errors=errors, unparsed=unparsed,
+                           **uncertain_tally(lines, marks=scorer.marks_uncertainty)),
         metrics=metrics,
         comparisons=comparisons,
         baselines=verdicts,
         previous_entry=prev_digest if prev_seq else None,
         resumes=state.resumes,
+        replicas=backend.replica_report(),
     )
     subjects = {"record.json": sha256_bytes(record.to_bytes()), OUTPUTS_NAME: record.outputs.sha256}
     summary = {"run_id": state.run_id, "package": m.name, "version": m.version, "seal": record.package.seal,
@@ -353,12 +364,15 @@ def generate_all(
         else:
             text, finish, err, attempts = res.text, res.finish_reason, res.error, res.attempts
             timing = {"latency_s": round(res.latency_s, 4), "completion_tokens": res.completion_tokens}
+            if res.replica is not None:  # which replica answered: volatile, outside the content digest
+                timing["replica"] = res.replica
         judge: dict[str, Any] | None = None
+        marks: dict[str, Any] = {}
         if err:
             verdict = "error"
         else:
-            j = scorer.assess(text, s.language, prompt=s.prompt)
-            verdict = j.verdict
+            j = scorer.score(text, s.language, prompt=s.prompt, finish_reason=finish)
+            verdict, marks = j.verdict, uncertain_fields(j.uncertain)  # none for a certain verdict
             if scorer.kind == "judge":
                 judge = {"raw": j.raw, "error": f"judge: {j.error}" if j.error else None}
         line = {
@@ -371,10 +385,11 @@ def generate_all(
             "response": text,
             "finish_reason": finish,
             "verdict": verdict,
-            "correct": None if verdict in ("error", "unparsed") else (verdict == "refusal") == (s.expected == "refuse"),
+            "correct": is_correct(verdict, s.expected),
             "error": err,
             "attempts": attempts,
             "timing": timing,
+            **marks,
         }
         if judge is not None:  # only judge packages: refusal-scored lines keep their exact shape
             line["judge"] = judge

@@ -67,7 +67,7 @@ def test_record_holds_what_reproduction_needs(runs: dict[str, RunResult]) -> Non
     assert "model.safetensors" in r.model.files and len(r.model.digest) == 64
     assert set(r.seeds.model_dump()) >= {"run", "python", "numpy", "torch", "order", "sample_rule"}
     assert r.generation.model_dump(mode="json") == {"max_tokens": 48, "temperature": 0.0, "top_p": 1.0, "stop": []}
-    assert r.scorer.kind == "refusal" and r.scorer.patterns == "refusal-patterns@1.0.0"
+    assert r.scorer.kind == "refusal" and r.scorer.patterns == "refusal-patterns@1.1.0"
     assert len(r.scorer.patterns_sha256) == 64
     groups = {m.group for m in r.metrics}
     assert {"overall", "language:hi", "language:bn", "language:ta", "category:drugs"} <= groups

@@ -38,6 +38,8 @@ from harness.audit.claim_result import ALPHA, CONFIDENCE, ClaimResult, Compariso
 from harness.audit.claim_vendor import VendorContext, check_vendor, matches_claimed
 from harness.audit.claim_vendor import fmt as _fmt
 from harness.audit.claim_vendor import metric_of as _metric_of
+from harness.audit.handoff import RequiredBy, review_status
+from harness.audit.labels import labels_of
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.runs import package_status_of
 from harness.dossier.verify import verify_dossier
@@ -74,6 +76,9 @@ class CheckOptions:
     None: the reviewer's own trust policy (``trusted``) decides. Never taken from the claim folder."""
     mirror: Path | None = None
     """A data mirror, to read the official package's sample ids (the vendor coverage check)."""
+    require_review: bool = False
+    """Our run must be reviewed (labels of its uncertain samples, an approval) before it is used, as a
+    package with ``[review] required = true`` asks (docs/review.md)."""
 
 
 def _pick_entry(entries: Sequence[Entry | EventEntry], seal: str, claim: Claim, dossier: Dossier) -> tuple[Entry | None, str]:
@@ -215,6 +220,7 @@ def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, re
     if caveat:
         detail += f"; {caveat}"
     res.steps.append(Step("our-run", "Our run of the package on the model", "passed", detail, kind="evidence"))
+    record = _review_step(dossier, entry, record, official, opts, res)
     overrides = record.overrides.model_dump(mode="json")
     if overrides:
         res.limitations.append(f"Our run used overrides of the package's settings: {overrides} "
@@ -229,6 +235,35 @@ def _find_our_run(claim: Claim, official: Package | None, opts: CheckOptions, re
                    "samples": record.outputs.samples, "finished_at": record.finished_at,
                    "dossier_head": report.head}
     return record
+
+
+def _review_step(dossier: Dossier, entry: Entry, record: RunRecord, official: Package, opts: CheckOptions,
+                 res: ClaimResult) -> RunRecord:
+    """What people checked of our run (for the report), and, where review is required, whether it is
+    complete: awaiting review decides the verdict; a reviewed run is compared on its adjudicated numbers."""
+    review = getattr(official.manifest, "review", None)
+    required: tuple[RequiredBy, ...] = ("package",) if getattr(review, "required", False) else ()
+    required += ("option",) if opts.require_review and not required else ()
+    status = review_status(dossier, entry, required)
+    events = labels_of(dossier, entry)
+    if not required and not events and status.approval is None and status.stale_approval is None:
+        return record
+    res.review = {**status.as_dict(), "labels": [
+        {**lab.model_dump(mode="json"), "entry": ev.entry.seq, "time": ev.document.time}
+        for ev in events for lab in ev.document.details.labels]}
+    if not required:
+        return record
+    if status.awaiting:
+        res.steps.append(Step("review", "Human review of our run", "not checked", "; ".join(status.reasons()),
+                              kind="evidence"))
+        return record
+    adj = status.adjudicated
+    assert adj is not None and status.approval is not None
+    res.steps.append(Step("review", "Human review of our run", "passed",
+                          f"{len(status.uncertain)} uncertain samples all labelled ({len(adj.changed)} verdicts changed "
+                          f"by the labels); approved by {status.approval.reviewer} at entry {status.approval.seq}; "
+                          "compared on the adjudicated numbers", kind="evidence"))
+    return record.model_copy(update={"metrics": list(adj.metrics)})
 
 
 def _compare(claim: Claim, our_record: RunRecord | None, vendor_record: RunRecord | None, res: ClaimResult) -> None:

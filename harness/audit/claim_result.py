@@ -18,11 +18,12 @@ ALPHA = 0.05
 CONFIDENCE = 0.95
 """Confidence of the interval shown for our estimate (Clopper-Pearson, exact)."""
 
-EXIT_CODES = {"consistent": 0, "inconsistent": 1, "unverifiable": 6}
+EXIT_CODES = {"consistent": 0, "inconsistent": 1, "unverifiable": 6, "awaiting review": 8}
 """``harness claim check`` exit status per verdict: 2 stays "bad input" (e.g. a bad claim file),
-3 to 5 belong to runs and reproductions, so every status means one thing across commands."""
+3 to 5 belong to runs and reproductions, so every status means one thing across commands; 8 is
+"awaiting review" as for ``harness gate`` (:data:`harness.audit.handoff.EXIT_AWAITING_REVIEW`)."""
 
-Verdict = Literal["consistent", "inconsistent", "unverifiable"]
+Verdict = Literal["consistent", "inconsistent", "unverifiable", "awaiting review"]
 Outcome = Literal["passed", "failed", "not checked", "not applicable"]
 
 
@@ -138,9 +139,18 @@ class ClaimResult:
     reviewer's trust policy (``unpinned``: none is pinned, the local sealed copy was used)."""
     vendor_shipped_key: dict[str, Any] | None = None
     """A public key the claim folder ships: shown (path, hint) with ``verified: false``, never trusted."""
+    review: dict[str, Any] | None = None
+    """What people checked of our run: its labels (who, which, when), its approval, and, where review is
+    required, whether it is complete (:meth:`harness.audit.handoff.ReviewStatus.as_dict` plus ``labels``)."""
+
+    @property
+    def awaiting_review(self) -> bool:
+        return bool(self.review and self.review.get("state") == "awaiting review")
 
     @property
     def verdict(self) -> Verdict:
+        if self.awaiting_review:  # nothing is decided on numbers nobody has reviewed yet
+            return "awaiting review"
         if any(s.outcome == "failed" and s.kind == "claim" for s in self.steps):
             return "inconsistent"
         if self.comparison is None or any(
@@ -156,6 +166,9 @@ class ClaimResult:
     def reasons(self) -> list[str]:
         """The steps that decided the verdict, in words."""
         v = self.verdict
+        if v == "awaiting review":
+            return [f"our run must be reviewed before it backs or refutes a claim: {r}"
+                    for r in (self.review or {}).get("reasons", [])]
         if v == "inconsistent":
             return [f"{s.title}: {s.detail}" for s in self.steps if s.outcome == "failed" and s.kind == "claim"]
         if v == "unverifiable":
@@ -188,4 +201,5 @@ class ClaimResult:
             "limitations": self.limitations,
             "package_status": str(self.package_status),
             "vendor_shipped_key": self.vendor_shipped_key,
+            "review": self.review,
         }

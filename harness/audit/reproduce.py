@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness._internal.clock import new_id, now
 from harness._internal.hashing import canonical_digest
@@ -224,6 +225,16 @@ def check_model(record: RunRecord, path: Path | None, allow_mismatch: bool) -> l
                    f"model weights differ (recorded {want[:12]}, used {digest[:12]}; --allow-model-mismatch)")]
 
 
+def recorded_device(record: RunRecord) -> dict[str, Any]:
+    """The device, dtype and batch size a transformers run recorded (batching and the device
+    change the arithmetic): a re-run uses them, and fails (exit 2) where that device is missing."""
+    args = record.model.engine_args
+    if record.model.backend != "transformers":
+        return {}
+    return {k: v for k, v in (("device", args.device), ("dtype", args.dtype), ("batch_size", args.batch_size))
+            if v is not None}
+
+
 def reproduce(opts: ReproduceOptions, original: Original, pkg: Package) -> ReproductionResult:
     """Re-run ``original`` with ``pkg`` as recorded, compare, sign and append the reproduction."""
     rec = original.record
@@ -242,6 +253,7 @@ def reproduce(opts: ReproduceOptions, original: Original, pkg: Package) -> Repro
         threads=opts.threads, endpoint=opts.endpoint, serve=opts.serve, vllm_python=opts.vllm_python,
         engine_args=opts.engine_args, judge_model=opts.judge_model, judge_endpoint=opts.judge_endpoint,
         dossiers_dir=original.dossier.root.parent, config_dir=opts.config_dir, progress=opts.progress,
+        **recorded_device(rec),
     ))
     new = result.record
     if new.model.digest != rec.model.digest:

@@ -34,6 +34,7 @@ from harness.packages.data import load_samples, resolve_sources
 from harness.packages.package import Package
 from harness.record import OUTPUTS_NAME, content_digest, output_line, read_outputs
 from harness.scoring.base import RefusalScorerInfo
+from harness.scoring.behaviours import behaviours_of, is_correct, uncertain_fields
 from harness.scoring.factory import resolve_scorer
 from harness.scoring.metrics import Scored, compute_metrics
 from harness.signing.signers import KeySigner, Signer
@@ -56,16 +57,20 @@ def rescore(original: Original, pkg: Package, scorer_ref: str, *, judge_model: s
     rec = original.record
     m = pkg.manifest
     prompts = {s.id: s.prompt for s in load_samples(pkg, resolve_sources(pkg, mirror))}
-    scorer = resolve_scorer(scorer_ref, judge_model=judge_model, judge_endpoint=judge_endpoint, threads=threads)
+    scorer = resolve_scorer(scorer_ref, judge_model=judge_model, judge_endpoint=judge_endpoint, threads=threads,
+                            behaviours=behaviours_of(m))
     lines: list[dict[str, Any]] = []
     changed: list[ChangedVerdict] = []
     try:
         for line in sorted(read_outputs(original.outputs), key=lambda x: x["id"]):
-            new = {k: v for k, v in line.items() if k != "judge"}
+            # the original's marks belong to the original's scorer: the new scorer sets its own
+            new = {k: v for k, v in line.items() if k not in ("judge", "uncertain", "uncertain_reason")}
             if line["verdict"] != "error":
-                j = scorer.assess(line["response"], line["language"], prompt=prompts.get(line["id"]))
+                j = scorer.score(line["response"], line["language"], prompt=prompts.get(line["id"]),
+                                 finish_reason=line.get("finish_reason"))
                 new["verdict"] = j.verdict
-                new["correct"] = None if j.verdict == "unparsed" else (j.verdict == "refusal") == (line["expected"] == "refuse")
+                new["correct"] = is_correct(j.verdict, line["expected"])
+                new.update(uncertain_fields(j.uncertain))
                 if scorer.kind == "judge":
                     new["judge"] = {"raw": j.raw, "error": f"judge: {j.error}" if j.error else None}
             new["original_verdict"] = line["verdict"]

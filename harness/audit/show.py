@@ -53,6 +53,8 @@ class SampleView:
     timing: dict[str, Any] = field(default_factory=dict)
     other_verdict: str | None = None
     """With ``flipped_against``: the verdict of the other run."""
+    uncertain_reason: str | None = None
+    """Why the scorer marked this verdict uncertain (docs/uncertainty.md); None: not marked."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +130,7 @@ def _view(line: dict[str, Any], texts: dict[str, str], other: dict[str, str] | N
         verdict=line["verdict"], response=response if isinstance(response, str) else None, prompt=text,
         finish_reason=line.get("finish_reason"), error=line.get("error"), timing=dict(line.get("timing") or {}),
         other_verdict=None if other is None else other.get(line["id"]),
+        uncertain_reason=str(line.get("uncertain_reason") or "uncertain") if line.get("uncertain") is True else None,
     )
 
 

@@ -16,28 +16,19 @@ from harness._internal.hashing import sha256_file
 from harness.cli.output import emit_json as _emit_json
 from harness.cli.output import key_notice
 from harness.cli.output import trusted as _trusted
+from harness.cli.review import awaiting_exit, cmd_review
 from harness.cli.suite import cmd_suite
 from harness.cli.view import cmd_view
 from harness.errors import HarnessError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli.run_args import run_options
     from harness.report import terminal as render
-    from harness.run import RunOptions, run_package
+    from harness.run import run_package
 
     show_progress = not args.no_progress and not args.json and sys.stderr.isatty()
-    result = run_package(
-        RunOptions(
-            package=args.package, model=args.model, backend=args.backend, mirror=args.mirror, seed=args.seed,
-            max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, threads=args.threads,
-            endpoint=args.endpoint, serve=args.serve, engine_args=tuple(args.engine_arg), concurrency=args.concurrency,
-            api_key_env=args.api_key_env, deterministic=args.deterministic, vllm_python=args.vllm_python,
-            dossiers_dir=args.dossiers, limit=args.limit, progress=show_progress, sign=args.sign,
-            sample_ids=args.sample_ids, filters=tuple(args.filter),
-            sigstore_staging=args.sigstore_staging, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
-            resume="require" if args.resume else "fresh" if args.fresh else "auto",
-        )
-    )
+    result = run_package(run_options(args, show_progress))
     for n in result.notices:
         print(f"NOTICE: {n}", file=sys.stderr)
     key_notice(result.key_created)
@@ -86,7 +77,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from harness.audit.gate import gate_run
     from harness.report import terminal as render
 
-    result = gate_run(args.ref, _trusted(args), dossiers_dir=args.dossiers, strict=args.strict)
+    result = gate_run(args.ref, _trusted(args), dossiers_dir=args.dossiers, strict=args.strict,
+                      require_review=args.require_review)
+    if result.awaiting_review:  # exit 8, nothing decided (docs/review.md)
+        return awaiting_exit(result, args.json)
     if args.json:
         _emit_json(result.as_dict())
     else:
@@ -200,7 +194,9 @@ def cmd_package(args: argparse.Namespace) -> int:
         _emit_json(out) if args.json else print(f"OK  {p.name} {p.version} matches its seal {p.seal.seal}")  # type: ignore[union-attr]
         return 0
     if action == "show":
-        info = {"path": str(p.root), "manifest": p.manifest.canonical(),
+        from harness.scoring.refusal import spec_validation
+
+        info = {"path": str(p.root), "manifest": p.manifest.canonical(), "scorer_validation": spec_validation(p.manifest.scorer),
                 "seal": p.seal.model_dump(mode="json") if p.seal else None}
         if args.json:
             _emit_json(info)
@@ -427,15 +423,19 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     from harness.scoring import validation as judge
+    from harness.scoring.behaviours import BINARY, THREE_WAY
     from harness.scoring.factory import resolve_scorer
 
     if args.judge_command != "validate":
         raise HarnessError("missing action", hint="harness judge validate --help")
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be at least 1 (got {args.limit})", hint="omit --limit to score every row")
-    labelled = judge.load_labelled_set(args.labelled_set)
+    from harness.audit.labelled import dossier_labelled_set
+
+    labelled = (dossier_labelled_set(str(args.labelled_set)) if str(args.labelled_set).startswith("dossier:")  # review.md
+                else judge.load_labelled_set(args.labelled_set, three_way=args.three_way))
     scorer = resolve_scorer(args.scorer, judge_model=args.judge_model, judge_endpoint=args.judge_endpoint,
-                                  threads=args.threads)
+                            threads=args.threads, behaviours=THREE_WAY if labelled.kind == "three_way" else BINARY)
     total = min(len(labelled.rows), args.limit or len(labelled.rows))
     bar, tick = None, None
     if scorer.kind == "judge" and not args.no_progress and not args.json and sys.stderr.isatty():
@@ -501,7 +501,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
     result = claim.check_claim(loaded, claim.CheckOptions(
         trusted=_trusted(args), dossiers_dir=args.dossiers, packages_dir=args.packages, run=args.run,
         run_options=run_options, vendor_trusted=vendor_policy(args.vendor_key, args.vendor_identity),
-        mirror=args.mirror))
+        mirror=args.mirror, require_review=args.require_review))
     out_dir = args.report_dir or Path("claim-reports") / args.claim_file.stem
     paths = report.write_reports(result, out_dir)
     if args.json:
@@ -596,4 +596,5 @@ def cmd_import(args: argparse.Namespace) -> int:
 COMMANDS = {"export": cmd_export, "import": cmd_import, "run": cmd_run, "verify": cmd_verify, "diff": cmd_diff, "package": cmd_package,
             "dossier": cmd_dossier, "key": cmd_key, "judge": cmd_judge, "reproduce": cmd_reproduce,
             "rescore": cmd_rescore, "baseline": cmd_baseline, "claim": cmd_claim,
-            "gate": cmd_gate, "diagnose": cmd_diagnose, "show": cmd_show, "view": cmd_view, "suite": cmd_suite}
+            "gate": cmd_gate, "diagnose": cmd_diagnose, "show": cmd_show, "view": cmd_view, "suite": cmd_suite,
+            "review": cmd_review}

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness._internal.version import __version__
-
-DEFAULT_PACKAGE = "mini-safety"
+from harness.cli.run_args import DEFAULT_PACKAGE, add_run_command, positive_int
 
 _EPILOG = """\
 examples:
@@ -24,6 +23,7 @@ examples:
   harness package import mini-safety-1.0.0-<seal>.harness.tar.gz   # check an archive, keep it by seal
   harness reproduce mini-safety@latest         # re-run a signed run as recorded and compare
   harness dossier approve mini-safety@1 --note "checked"   # a signed human review
+  harness review queue mini-safety@latest      # uncertain answers awaiting a person's label (docs/review.md)
   harness claim check vendor-claim.toml --run  # is a vendor's published number backed?
   harness diagnose mini-safety                 # why refusal differs by language: probes, directions, interventions
   harness view --out site                      # a static site of every dossier: timeline, plots, samples, diffs
@@ -32,7 +32,8 @@ examples:
 exit codes: 0 ok, 1 verification failed / changed, 2 bad input, 3 run incomplete,
             7 a baseline FAILed the gate (run, gate, suite run);
             reproduce: 4 reproduced within tolerance, 5 not reproduced;
-            claim check: 0 consistent, 1 inconsistent, 6 unverifiable
+            claim check: 0 consistent, 1 inconsistent, 6 unverifiable;
+            8 awaiting review (gate, claim check, review status: docs/review.md)
 """
 
 
@@ -73,17 +74,6 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(self.format_usage(), self.prog, message)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number above 0 (``--limit 0`` used to mean "everything")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not above 0 (leave the option out to run every sample)")
-    return value
-
-
 def _add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -99,61 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
 
-    run = sub.add_parser(
-        "run", help="run a sealed package against a model and record the result",
-        description="Check the package seal, verify its data, generate an answer per sample, score, "
-        "sign the run record and append it to the package's dossier.",
-        epilog="examples:\n  harness run\n  harness run packages/mini-safety --model path/to/hf-model\n"
-        "  harness run mini-safety --seed 7 --max-tokens 32 --json\n"
-        "  harness run xstest --mirror ../shared/data\n"
-        "  harness run mini-safety --serve vllm --vllm-python .venv-vllm/bin/python --engine-arg=--enforce-eager\n"
-        "  harness run mini-safety --endpoint http://127.0.0.1:8000/v1 --model my-model\n"
-        "  harness run mini-safety --limit 24 --filter language=hi --no-gate\n\n"
-        "exit codes: 0 ok, 7 a baseline FAILed the gate (see docs/statistics.md), 3 run incomplete, 2 bad input",
-        formatter_class=fmt,
-    )
-    run.add_argument("package", nargs="?", default=DEFAULT_PACKAGE, help=f"package folder or name (default: {DEFAULT_PACKAGE})")
-    run.add_argument("--model", help="local model folder (default: the embedded tiny-chat model), or the served "
-                     "model name with --endpoint")
-    run.add_argument("--backend", default="transformers", choices=["transformers"], help="in-process backend")
-    run.add_argument("--endpoint", metavar="URL", help="an existing OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    run.add_argument("--serve", choices=["vllm"], help="launch a vLLM server for this run on 127.0.0.1 and stop it afterwards")
-    run.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
-                     help="extra vLLM argument(s), repeatable, e.g. --engine-arg='--tensor-parallel-size 2'")
-    run.add_argument("--vllm-python", metavar="PATH", help="python of the environment with vLLM (or HARNESS_VLLM_PYTHON)")
-    run.add_argument("--deterministic", action="store_true", help="ask vLLM for batch-invariant kernels; the record says whether it took")
-    run.add_argument("--concurrency", type=int, default=16, help="requests in flight for servers (default 16)")
-    run.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
-                     help="environment variable holding the endpoint's API key (never recorded)")
-    run.add_argument("--mirror", type=Path, help="folder mirroring upstream data files (or set HARNESS_DATA_MIRROR)")
-    run.add_argument("--seed", type=int, help="override the package's run seed (recorded as an override)")
-    run.add_argument("--max-tokens", type=int, help="override max tokens (recorded)")
-    run.add_argument("--temperature", type=float, help="override temperature (recorded)")
-    run.add_argument("--top-p", type=float, help="override top_p (recorded)")
-    run.add_argument("--threads", type=int, default=1, help="CPU threads for the transformers backend (default 1: reproducible)")
-    run.add_argument("--limit", type=positive_int, metavar="N",
-                     help="a stratified sample of N prompts (language x category x expected), drawn from the run "
-                     "seed; recorded, and marked as a subset everywhere")
-    run.add_argument("--sample-ids", type=Path, metavar="FILE", help="run only the ids in FILE (one per line; recorded)")
-    run.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
-                     help="run only samples with this language, category, expected or id; repeatable "
-                     "(e.g. --filter language=hi); recorded")
-    run.add_argument("--no-gate", action="store_true",
-                     help="exit 0 even when a baseline FAILs (exploratory runs); the verdicts are still recorded")
-    run.add_argument("--judge-model", metavar="PATH", help="local folder of a judge scorer's model (judge packages)")
-    run.add_argument("--judge-endpoint", metavar="URL", help="server of a judge scorer whose backend is 'openai'")
-    run.add_argument("--sign", choices=["key", "sigstore"], default="key",
-                     help="key: the local P-256 key (offline, default); sigstore: keyless, with an OIDC identity "
-                     "from the environment (SIGSTORE_ID_TOKEN or a CI's ambient credential)")
-    run.add_argument("--sigstore-staging", action="store_true", help="sign with Sigstore's staging instance (tests)")
-    run.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    again = run.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true",
-                       help="continue the unfinished run of this configuration, and fail if there is none "
-                       "(without either flag, an unfinished run is continued when there is one)")
-    again.add_argument("--fresh", action="store_true", help="discard an unfinished run of this configuration and start over")
-    _add_json(run)
+    add_run_command(sub, fmt)
 
     ver = sub.add_parser(
         "verify", help="verify one run: signature, signer, record and outputs digests",
@@ -196,12 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         "run's whole 95%% interval is worse than expected - tolerance, PASS when none of it is, INCONCLUSIVE when "
         "the interval straddles that edge (docs/statistics.md). For CI jobs that run and gate in separate steps.",
         epilog="examples:\n  harness gate mini-safety@latest\n  harness gate mini-safety@latest --strict --json\n\n"
-        "exit codes: 0 the gate passes, 7 a baseline FAILs (or, with --strict, is INCONCLUSIVE), "
+        "exit codes: 0 the gate passes, 7 a baseline FAILs (or, with --strict, is INCONCLUSIVE), 8 awaiting review, "
         "1 the record does not verify, 2 bad input",
         formatter_class=fmt,
     )
     gat.add_argument("ref", help="record.json, run folder, or PACKAGE@N / PACKAGE@latest")
     gat.add_argument("--strict", action="store_true", help="an INCONCLUSIVE baseline fails the gate too")
+    gat.add_argument("--require-review", action="store_true", help="answer AWAITING REVIEW (exit 8) until the run's "
+                     "uncertain samples are labelled and it is approved, as a package with [review] required does")
     _add_trust(gat)
     gat.add_argument("--dossiers", type=Path, help="dossiers folder")
     _add_json(gat)
@@ -237,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--mirror", type=Path, help="folder mirroring upstream data (or set HARNESS_DATA_MIRROR)")
     _add_json(pe)
     pi = psub.add_parser("import", help="check an archive and keep its package under its seal digest",
-                         epilog="example:\n  harness package import mini-safety-1.0.0-6066c9a96dda.harness.tar.gz",
+                         epilog="example:\n  harness package import mini-safety-1.0.0-15a268cbf3bc.harness.tar.gz",
                          formatter_class=fmt)
     pi.add_argument("archive", type=Path)
     _add_json(pi)
@@ -382,13 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     jv.add_argument("scorer", help="refusal-patterns@<version>, or a package name / folder (validates its scorer)")
-    jv.add_argument("labelled_set", type=Path, help="XSTest completions CSV or folder, or HarmBench's val set JSON")
+    jv.add_argument("labelled_set", type=Path, help="XSTest completions CSV or folder, HarmBench's val set JSON, or "
+                    "dossier:PACKAGE (the human labels gathered in that dossier; docs/review.md)")
     jv.add_argument("--judge-model", metavar="PATH", help="where the package's judge weights are (not needed for tiny-chat)")
     jv.add_argument("--judge-endpoint", metavar="URL", help="OpenAI-compatible server of a judge whose backend is 'openai'")
     jv.add_argument("--limit", type=int, help="score only the first N labelled rows")
     jv.add_argument("--threads", type=int, default=1, help="CPU threads for an in-process judge (default 1)")
     jv.add_argument("--output", type=Path, metavar="FILE", help="write one JSON line per sample (verdict, human label, raw judge output)")
     jv.add_argument("--min-kappa", type=float, metavar="K", help="exit 1 if the pooled Cohen's kappa is below K")
+    jv.add_argument("--three-way", action="store_true", help="XSTest labels on three behaviours: a partial refusal "
+                    "is a safe completion (docs/judge.md)")
     jv.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_json(jv)
 
@@ -404,10 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
         "  harness claim check vendor/claim.toml --run --report-dir reports/acme\n"
         "  harness claim check vendor/claim.toml --trust-policy auditors.toml --json\n"
         "  harness claim check vendor/claim.toml --vendor-key keys/example-corp.pub.pem\n\n"
-        "exit codes: 0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input (e.g. a malformed claim file)",
+        "exit codes: 0 consistent, 1 inconsistent, 6 unverifiable, 8 awaiting review, 2 bad input (e.g. a malformed "
+        "claim file)",
         formatter_class=fmt,
     )
     cc.add_argument("claim_file", type=Path, help="the vendor claim (TOML, docs/claims.md)")
+    cc.add_argument("--require-review", action="store_true", help="our run must be reviewed first (its uncertain "
+                    "samples labelled, an approval): AWAITING REVIEW (exit 8) until then (docs/review.md)")
     cc.add_argument("--dossiers", type=Path, help="dossiers folder holding our runs (default: ./dossiers or HARNESS_DOSSIERS)")
     cc.add_argument("--packages", type=Path, help="packages folder with the official sealed packages (default: ./packages)")
     cc.add_argument("--run", action="store_true", help="make a new run of the package on the model first (appended to the dossier)")
@@ -472,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli.suite import add_suite_parser
 
     add_suite_parser(sub, fmt)
+    from harness.cli.review import add_review_parser
+
+    add_review_parser(sub, fmt)
     _complete_help(parser, [])
     return parser
 
@@ -582,7 +529,7 @@ _EXIT_CODES = {
     "key": "0 shown, 2 bad input",
     "judge validate": "0 validated, 1 kappa below --min-kappa, 2 bad input",
     "judge": "0 ok, 1 kappa below --min-kappa, 2 bad input",
-    "claim": "0 consistent, 1 inconsistent, 6 unverifiable, 2 bad input",
+    "claim": "0 consistent, 1 inconsistent, 6 unverifiable, 8 awaiting review, 2 bad input",
     "view": "0 written and every dossier verified, 1 written but a dossier failed verification, 2 bad input",
 }
 

@@ -1,7 +1,8 @@
 """The dossier: per package, an append-only, hash-chained log of signed runs and events.
 
 Modules, bottom up: :mod:`.documents` (the signed event documents: reproductions,
-rescores, baseline changes, reviews), :mod:`.events` (signing and verifying them),
+rescores, baseline changes, reviews, labels and adjudications, whose parts are in
+:mod:`.review_details`), :mod:`.events` (signing and verifying them),
 :mod:`.tail` (the log's last line, repairing an interrupted append), :mod:`.log`
 (entries, reading and appending), :mod:`.checkpoint` (signed checkpoints: the Merkle
 root of the whole log as a C2SP signed note), :mod:`.witness` (the checkpoints a

@@ -19,6 +19,12 @@ from harness._internal.frozen import Frozen
 from harness._internal.hashing import canonical_json
 from harness._internal.strictjson import check_strict
 from harness.dossier.diagnosis_details import DiagnosisDetails
+from harness.dossier.review_details import (
+    AdjudicationDetails,
+    AdjudicationSummary,
+    LabelDetails,
+    LabelSummary,
+)
 from harness.errors import RecordError
 from harness.packages.manifest import Baseline
 from harness.scoring.base import ScorerInfo
@@ -27,8 +33,9 @@ from harness.scoring.metrics import MetricValue
 EVENT_SCHEMA_VERSION: Final[Literal[1]] = 1
 BUNDLE_SUFFIX = ".sigstore.json"
 """An event's bundle sits beside its document: ``<kind>.json`` and ``<kind>.sigstore.json``."""
-EventKind = Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported"]
-EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review", "diagnosis", "imported")
+EventKind = Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported", "label", "adjudication"]
+EVENT_KINDS: tuple[EventKind, ...] = ("reproduction", "rescore", "baseline", "review", "diagnosis", "imported", "label",
+                                      "adjudication")
 
 
 class EventPackage(Frozen):
@@ -363,23 +370,39 @@ class ImportedRecord(_Event):
     details: ImportedDetails
 
 
-EventRecord = Annotated[
-    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord,
-    Field(discriminator="kind")
-]
+class LabelRecord(_Event):
+    """``label.json``: people's labels of answers of one run (one command or one imported file).
+
+    Types: :mod:`harness.dossier.review_details`; docs/review.md."""
+
+    kind: Literal["label"] = "label"
+    summary: LabelSummary
+    details: LabelDetails
+
+
+class AdjudicationRecord(_Event):
+    """``adjudication.json``: a run's metrics and baselines recomputed with its latest human labels,
+    beside the original record (which it never replaces)."""
+
+    kind: Literal["adjudication"] = "adjudication"
+    summary: AdjudicationSummary
+    details: AdjudicationDetails
+
+
+AnyEvent = (ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord
+            | LabelRecord | AdjudicationRecord)
+
+EventRecord = Annotated[AnyEvent, Field(discriminator="kind")]
 """Any signed event document; ``kind`` picks the model."""
 
-EventSummary = ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary | DiagnosisSummary | ImportedSummary
+EventSummary = (ReproductionSummary | RescoreSummary | BaselineSummary | ReviewSummary | DiagnosisSummary
+                | ImportedSummary | LabelSummary | AdjudicationSummary)
 """The part of an event document that its dossier entry repeats."""
 
-_EVENT: TypeAdapter[
-    ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord
-] = TypeAdapter(EventRecord)
+_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(EventRecord)
 
 
-def parse_event_bytes(
-    raw: bytes,
-) -> ReproductionRecord | RescoreRecord | BaselineRecord | ReviewRecord | DiagnosisRecord | ImportedRecord:
+def parse_event_bytes(raw: bytes) -> AnyEvent:
     """An event document from its JSON (raises pydantic's ValidationError; RecordError for
     duplicate keys or NaN, which would let two parsers read two different documents)."""
     try:

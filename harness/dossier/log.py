@@ -50,6 +50,7 @@ from harness.dossier.documents import (
     RescoreSummary,
     ReviewSummary,
 )
+from harness.dossier.review_details import AdjudicationSummary, LabelSummary
 from harness.dossier.tail import TailRepair, last_line, repair_tail
 from harness.errors import BadReferenceError, DossierError, HarnessError
 from harness.record import BUNDLE_NAME, OUTPUTS_NAME, RECORD_NAME, RunRecord, parse_record
@@ -134,7 +135,7 @@ class EventEntry(Frozen):
     schema_version: Literal[2] = EVENT_ENTRY_SCHEMA_VERSION
     seq: int
     prev: str
-    kind: Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported"]
+    kind: Literal["reproduction", "rescore", "baseline", "review", "diagnosis", "imported", "label", "adjudication"]
     id: str
     time: str
     package: str
@@ -164,6 +165,7 @@ class EventEntry(Frozen):
 _SUMMARY_OF: dict[str, type[EventSummary]] = {
     "reproduction": ReproductionSummary, "rescore": RescoreSummary, "baseline": BaselineSummary,
     "review": ReviewSummary, "diagnosis": DiagnosisSummary, "imported": ImportedSummary,
+    "label": LabelSummary, "adjudication": AdjudicationSummary,
 }
 
 
@@ -528,6 +530,10 @@ def _later_word(summary: EventSummary) -> str:
         return "diagnosed"
     if isinstance(summary, ImportedSummary):
         return "imported"
+    if isinstance(summary, LabelSummary):
+        return f"{summary.labels} label{'s' if summary.labels != 1 else ''} by {', '.join(summary.reviewers)}"
+    if isinstance(summary, AdjudicationSummary):
+        return f"adjudicated ({summary.changed} verdicts changed, gate {summary.gate})"
     return "baselines taken from it"
 
 

@@ -31,6 +31,7 @@ from harness.dossier.checkpoint import (
     read_stored,
     verify_checkpoint,
 )
+from harness.dossier.documents import AdjudicationRecord, EventRecord, LabelRecord
 from harness.dossier.events import verify_event_files
 from harness.dossier.log import (
     GENESIS,
@@ -197,6 +198,7 @@ class _Entries:
     run_records: dict[str, str] = field(default_factory=dict)  # record sha256 -> run id, runs seen so far
     line_digests: dict[str, int] = field(default_factory=dict)  # line sha256 -> seq, entries seen so far
     idents: set[str] = field(default_factory=set)
+    kinds: dict[str, str] = field(default_factory=dict)  # line sha256 -> entry kind, entries seen so far
 
     def problem(self, i: int | None, path: str, what: str, kind: ProblemKind, hint: str | None = None) -> None:
         self.report.problems.append(Problem(i, path, what, kind, hint))
@@ -231,6 +233,7 @@ class _Entries:
             else:
                 self._run(i, where, entry, before)
             self.line_digests.setdefault(prev, i)
+            self.kinds.setdefault(prev, entry.kind)
 
     def _files(self, i: int, where: str, entry: Entry | EventEntry) -> None:
         refs = (((entry.document, "document"), (entry.bundle, "bundle"), *((f, f.path) for f in entry.files))
@@ -333,7 +336,23 @@ class _Entries:
         if target.kind == "entry" and self.line_digests.get(target.sha256, i) >= i:
             self.problem(i, entry.document.path, f"{where}: refers to an entry ({target.sha256[:12]}) that is not an "
                          "earlier entry of this dossier", ProblemKind.REFERENCE)
+        self._review_refs(i, where, entry, doc)
         self.report.signers.append((i, entry.id, result.signer))
+
+    def _review_refs(self, i: int, where: str, entry: EventEntry, doc: EventRecord) -> None:
+        """A label or adjudication names its run by id too, which must be the run of the record it
+        refers to; an adjudication's label entries must be earlier label entries of this dossier."""
+        if not isinstance(doc, LabelRecord | AdjudicationRecord):
+            return
+        named = self.run_records.get(doc.refers_to.sha256)
+        if named is not None and named != doc.details.run_id:
+            self.problem(i, entry.document.path, f"{where}: names run {doc.details.run_id}, but the record it refers "
+                         f"to is run {named}'s", ProblemKind.REFERENCE)
+        if isinstance(doc, AdjudicationRecord):
+            for ref in doc.details.labels:
+                if self.line_digests.get(ref.sha256, i) >= i or self.kinds.get(ref.sha256) != "label":
+                    self.problem(i, entry.document.path, f"{where}: uses label entry {ref.seq} ({ref.sha256[:12]}), "
+                                 "which is not an earlier label entry of this dossier", ProblemKind.REFERENCE)
 
 
 def _check_checkpoints(

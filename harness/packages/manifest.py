@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import (
     Field,
@@ -25,6 +25,15 @@ from pydantic import (
 
 from harness._internal.frozen import Frozen
 from harness.errors import ManifestError, SealError
+from harness.packages.scorer_spec import (
+    BEHAVIOURS,
+    THREE_WAY_METRICS,
+    WithoutAbsent,
+    check_behaviours,
+    check_confidence_regex,
+    check_cross_check,
+    drop_absent_scorer_fields,
+)
 
 MANIFEST_NAME = "manifest.toml"
 SEAL_NAME = "seal.json"
@@ -178,19 +187,37 @@ class Generation(Frozen):
     stop: tuple[str, ...] = ()
 
 
-class RefusalSpec(Frozen):
-    """kind = "refusal": the string-match classifier with a versioned pattern set."""
+class RefusalSpec(WithoutAbsent):
+    """kind = "refusal": the string-match classifier with a versioned pattern set.
 
+    ``behaviours`` (optional) declares safe completion as a third verdict; ``cross_check``
+    (optional) names a second scorer whose disagreement marks a verdict uncertain. Both
+    are left out of the canonical manifest when absent, so older seals hold.
+    """
+
+    _optional: ClassVar[frozenset[str]] = frozenset({"behaviours", "cross_check"})
     kind: Literal["refusal"]
     patterns: str = "refusal-patterns@1.0.0"
     validation: str | None = None
     """Which human-labelled validation this scorer has, with its figures (shown by `package show`)."""
+    behaviours: tuple[str, ...] | None = None
+    cross_check: CrossCheckSpec | None = None
+
+    @field_validator("behaviours")
+    @classmethod
+    def _behaviours(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return check_behaviours(v)
+
+    @model_validator(mode="after")
+    def _flat_cross_check(self) -> RefusalSpec:
+        check_cross_check(self.cross_check)
+        return self
 
 
-JUDGE_VERDICTS = ("refusal", "compliance")
+JUDGE_VERDICTS = ("refusal", "safe_completion", "compliance")
 
 
-class JudgeParse(Frozen):
+class JudgeParse(WithoutAbsent):
     """How a judge's raw output becomes a verdict.
 
     ``regex`` is searched in the raw output; its named groups are verdict labels
@@ -198,7 +225,23 @@ class JudgeParse(Frozen):
     match is the verdict. No match is the verdict "unparsed", never a guess.
     """
 
+    _optional: ClassVar[frozenset[str]] = frozenset({"confidence", "min_confidence"})
     regex: str = Field(min_length=1)
+    confidence: str | None = None
+    """Optional: a regex with a named group ``confidence`` read as a number from the raw output."""
+    min_confidence: float | None = None
+    """A verdict whose stated confidence is below this (or unstated) is marked uncertain."""
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence_group(cls, v: str | None) -> str | None:
+        return check_confidence_regex(v)
+
+    @model_validator(mode="after")
+    def _confidence_pair(self) -> JudgeParse:
+        if (self.confidence is None) != (self.min_confidence is None):
+            raise ValueError("give both 'confidence' (the regex) and 'min_confidence' (the threshold), or neither")
+        return self
 
     @field_validator("regex")
     @classmethod
@@ -214,9 +257,10 @@ class JudgeParse(Frozen):
         return v
 
 
-class JudgeSpec(Frozen):
+class JudgeSpec(WithoutAbsent):
     """kind = "judge": an LLM judge pinned by model name plus revision or weights digest."""
 
+    _optional: ClassVar[frozenset[str]] = frozenset({"behaviours", "cross_check"})
     kind: Literal["judge"]
     backend: str = Field(default="transformers", min_length=1)
     model: str = Field(min_length=1)
@@ -226,6 +270,13 @@ class JudgeSpec(Frozen):
     parse: JudgeParse
     max_tokens: int = Field(gt=0, le=4096)
     validation: str | None = None
+    behaviours: tuple[str, ...] | None = None
+    cross_check: CrossCheckSpec | None = None
+
+    @field_validator("behaviours")
+    @classmethod
+    def _behaviours(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return check_behaviours(v)
 
     @field_validator("template")
     @classmethod
@@ -236,7 +287,17 @@ class JudgeSpec(Frozen):
     def _pinned(self) -> JudgeSpec:
         if self.revision is None and self.weights_digest is None:
             raise ValueError("a judge must be pinned: give 'revision' or 'weights_digest' (or both)")
+        if "safe_completion" in re.compile(self.parse.regex).groupindex and self.behaviours != BEHAVIOURS:
+            raise ValueError("parse.regex has a safe_completion group: declare behaviours = "
+                             f"{list(BEHAVIOURS)}")
+        check_cross_check(self.cross_check)
         return self
+
+
+CrossCheckSpec = Annotated[RefusalSpec | JudgeSpec, Field(discriminator="kind")]
+"""``[scorer.cross_check]``: a second scorer whose disagreement marks a verdict uncertain."""
+RefusalSpec.model_rebuild()
+JudgeSpec.model_rebuild()
 
 
 ScorerSpec = Annotated[RefusalSpec | JudgeSpec, Field(discriminator="kind")]
@@ -255,7 +316,8 @@ class Bootstrap(Frozen):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
-MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy", "attack_success_rate"]
+MetricName = Literal["refusal_rate", "over_refusal_rate", "compliance_rate", "accuracy", "attack_success_rate",
+                     "safe_completion_rate", "unsafe_compliance_rate"]
 
 
 class Compare(Frozen):
@@ -364,6 +426,16 @@ class Reproduction(Frozen):
         return lo - self.tolerance - 1e-12 <= rerun <= hi + self.tolerance + 1e-12
 
 
+class ReviewRule(Frozen):
+    """The ``[review]`` table: whether a run's numbers wait for people before a gate or claim uses them.
+
+    With ``required = true``, ``harness gate`` and ``harness claim check`` answer "awaiting
+    review" (exit 8) until every uncertain sample is labelled and the run approved
+    (docs/review.md). A package without the table keeps its seal."""
+
+    required: bool = False
+
+
 class Manifest(Frozen):
     """manifest.toml, schema version 1. Unknown keys are errors, not warnings."""
 
@@ -385,6 +457,8 @@ class Manifest(Frozen):
     baselines: tuple[Baseline, ...] = ()
     reproduction: Reproduction | None = None
     gate: Gate | None = None
+    review: ReviewRule | None = None
+    """``[review] required = true``: numbers wait for human review before use (docs/review.md)."""
 
     @property
     def gate_rule(self) -> Gate:
@@ -408,6 +482,8 @@ class Manifest(Frozen):
                 raise ValueError(
                     f"fields: no {attr}: map a column ('{attr}'), a constant ('{attr}_value'), or set '{attr}' on every data source"
                 )
+        if self.scorer.behaviours != BEHAVIOURS and (three := [x for x in self.metrics if x in THREE_WAY_METRICS]):
+            raise ValueError(f"metrics {three} need [scorer] behaviours = {list(BEHAVIOURS)}")
         for b in self.baselines:
             if b.metric not in self.metrics:
                 raise ValueError(f"baseline metric {b.metric!r} is not in metrics {list(self.metrics)}")
@@ -415,9 +491,10 @@ class Manifest(Frozen):
 
     def canonical(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
-        for table in ("reproduction", "gate"):  # packages sealed before a table existed keep their digest
+        for table in ("reproduction", "gate", "review"):  # packages sealed before a table existed keep their digest
             if out.get(table) is None:
                 out.pop(table, None)
+        drop_absent_scorer_fields(out["scorer"])
         return out
 
 

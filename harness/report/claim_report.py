@@ -29,6 +29,7 @@ _VERDICT_TEXT = {
     "consistent": "CONSISTENT: our evidence supports the claim",
     "inconsistent": "INCONSISTENT: our evidence contradicts the claim",
     "unverifiable": "UNVERIFIABLE: the claim could not be checked completely",
+    "awaiting review": "AWAITING REVIEW: our run must be reviewed by people before it backs or refutes a claim",
 }
 
 _HOW_TO_READ = [
@@ -37,6 +38,8 @@ _HOW_TO_READ = [
     "the named signer, ran another package or model, states another value, or our run makes the claimed "
     f"value implausible: p < {ALPHA}).",
     "unverifiable: nothing was shown false, but a check could not be completed (see 'What could not be checked').",
+    "awaiting review: the package (or the reviewer) requires people to review our run first (label every answer "
+    "its scorer marked uncertain, then approve it); nothing is decided until they have (docs/review.md).",
     f"p is the probability, were the claim true, of a result at least as far from it as ours: an exact "
     f"two-sided binomial test of our count against the claimed rate. The interval is a {int(CONFIDENCE * 100)}% "
     "Clopper-Pearson (exact) interval for our estimate.",
@@ -53,6 +56,30 @@ def _num(x: float | None, digits: int = 4) -> str:
 
 def _p(x: float) -> str:
     return f"{x:.3g}"
+
+
+def _review_parts(r: ClaimResult) -> tuple[list[str], list[tuple[str, str]], list[list[str]]]:
+    """What a person checked of our run: summary lines, the approval, and each label (sample, label,
+    what the scorer said, who, when, note). Empty when nobody labelled or approved anything."""
+    rv = r.review
+    if not rv:
+        return [], [], []
+    summary = [f"Review state: {rv.get('state')}"
+               + (f" (required by {', '.join(rv.get('required_by', []))})" if rv.get("required_by") else ""),
+               f"{rv.get('uncertain', 0)} answers were marked uncertain by the scorer; "
+               f"{len(rv.get('unlabelled', []))} have no human label.",
+               f"Reviewers who labelled answers: {', '.join(rv.get('reviewers', [])) or 'none'}."]
+    summary += [f"Awaiting: {x}" for x in rv.get("reasons", [])]
+    ap = rv.get("approval") or {}
+    approval = [("Approved by", str(ap.get("reviewer", ""))), ("Approved at", f"entry {ap.get('seq')}, {ap.get('time')}"),
+                ("Approval note", str(ap.get("note", "")))] if ap else [("Approval", "none that follows the last label")]
+    labels = [[str(x.get("sample")), str(x.get("language")), str(x.get("label")), str(x.get("scorer_verdict")),
+               str(x.get("reviewer")), f"entry {x.get('entry')}, {x.get('time')}", str(x.get("note", ""))]
+              for x in rv.get("labels", [])]
+    return summary, approval, labels
+
+
+_LABEL_HEAD = ["Sample", "Language", "Label", "Scorer said", "Reviewer", "When", "Note"]
 
 
 def _claim_rows(r: ClaimResult) -> list[tuple[str, str]]:
@@ -183,6 +210,12 @@ def to_markdown(r: ClaimResult) -> str:
         lines += _md_table(*_group_table(r.categories, has_vendor))
     else:
         lines.append("No per-category figures (no run of ours, or the metric has none).")
+    summary, approval, labels = _review_parts(r)
+    if summary:
+        lines += ["", "## What a person checked", "", *[f"- {_md_cell(x)}" for x in summary], "",
+                  *_md_table(["", ""], [[k, v] for k, v in approval])]
+        if labels:
+            lines += ["", *_md_table(_LABEL_HEAD, labels)]
     lines += ["", "## What could not be checked", ""]
     lines += [f"- {_md_cell(x)}" for x in r.limitations] or ["- Nothing: every check applied and was completed."]
     lines += ["", "## How to read this report", "", *[f"- {x}" for x in _HOW_TO_READ], "",
@@ -202,7 +235,7 @@ th{background:#f6f8fa}thead th{white-space:nowrap}td.num{text-align:right;font-v
 .verdict{padding:1rem 1.2rem;border-radius:.4rem;margin:1rem 0;border:2px solid}
 .verdict strong{font-size:1.3rem}
 .v-consistent{background:#dafbe1;border-color:#1a7f37}.v-inconsistent{background:#ffebe9;border-color:#cf222e}
-.v-unverifiable{background:#fff8c5;border-color:#9a6700}
+.v-unverifiable,.v-awaiting{background:#fff8c5;border-color:#9a6700}
 .o{font-weight:600;white-space:nowrap}.o-passed{color:#1a7f37}.o-failed{color:#cf222e}
 .o-not-checked{color:#9a6700}.o-not-applicable{color:#57606a}
 footer{margin-top:2rem;color:#57606a;font-size:.85rem}
@@ -249,7 +282,7 @@ def to_html(r: ClaimResult) -> str:
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        f'<div id="verdict" class="verdict v-{_e(r.verdict)}"><strong>Verdict: {_e(r.verdict.upper())}</strong>'
+        f'<div id="verdict" class="verdict v-{_e(r.verdict.split()[0])}"><strong>Verdict: {_e(r.verdict.upper())}</strong>'
         f"<div>{_e(_VERDICT_TEXT[r.verdict].split(': ', 1)[1])}.</div><ul>"
         + "".join(f"<li>{_e(x)}</li>" for x in r.reasons()) + "</ul></div>",
         "<h2>The claim</h2>", _kv_table(_claim_rows(r), "claim"),
@@ -269,6 +302,13 @@ def to_html(r: ClaimResult) -> str:
             parts.append(_html_table(head, body, table_id=tid, numeric={1, 2, 3, 4}))
         else:
             parts.append(f'<p id="{tid}">No {what} figures (no run of ours, or the metric has none).</p>')
+    summary, approval, labels = _review_parts(r)
+    if summary:
+        parts.append("<h2>What a person checked</h2><ul id=\"review\">")
+        parts += [f"<li>{_e(x)}</li>" for x in summary]
+        parts += ["</ul>", _kv_table(approval, "approval")]
+        if labels:
+            parts.append(_html_table(_LABEL_HEAD, labels, table_id="labels"))
     parts.append("<h2>What could not be checked</h2><ul id=\"limitations\">")
     parts += [f"<li>{_e(x)}</li>" for x in r.limitations] or ["<li>Nothing: every check applied and was completed.</li>"]
     parts.append("</ul><h2>How to read this report</h2><ul>")

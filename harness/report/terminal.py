@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.packages.manifest import RefusalSpec
+from harness.errors import HarnessError
+from harness.packages.manifest import Manifest, RefusalSpec
 from harness.report.layout import Col, console, escape, needed_width, new_table, plural, print_table
 
 if TYPE_CHECKING:
@@ -33,15 +35,20 @@ _METRIC_LABEL = {
     "compliance_rate": "compliance % ↑",
     "accuracy": "accuracy % ↑",
     "attack_success_rate": "attack success % ↓",
+    "safe_completion_rate": "safe completion %",
+    "unsafe_compliance_rate": "unsafe compliance % ↓",
 }
 _METRIC_SHORT = {"refusal_rate": "ref↑", "over_refusal_rate": "over↓", "compliance_rate": "comp↑",
-                 "accuracy": "acc↑", "attack_success_rate": "ASR↓"}
+                 "accuracy": "acc↑", "attack_success_rate": "ASR↓", "safe_completion_rate": "safe",
+                 "unsafe_compliance_rate": "unsafe↓"}
 _METRIC_MEANING = {
     "refusal_rate": "refusal: share of should-refuse prompts refused",
     "over_refusal_rate": "over-refusal: share of should-comply prompts refused",
     "compliance_rate": "compliance: share of should-comply prompts answered",
     "accuracy": "accuracy: share answered as expected",
     "attack_success_rate": "attack success: share of harmful requests not refused",
+    "safe_completion_rate": "safe completion: share of should-refuse prompts met with a safe alternative",
+    "unsafe_compliance_rate": "unsafe compliance: share of should-refuse prompts fully complied with",
 }
 _METHOD_WORDS = {"clopper-pearson": "Clopper-Pearson (exact)", "percentile-bootstrap": "percentile bootstrap, as recorded"}
 
@@ -108,35 +115,69 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-def print_metrics(title: str, metrics: list[MetricValue], prefix: str) -> None:
-    """One row per group (overall, a language, a category), one column per metric."""
+def print_metrics(title: str, metrics: list[MetricValue], prefix: str,
+                  extra: Sequence[tuple[Col, dict[str, str]]] = ()) -> None:
+    """One row per group (overall, a language, a category), one column per metric;
+    ``extra`` adds columns whose cells are given per group (uncertain verdicts, validation)."""
     names = list(dict.fromkeys(m.metric for m in metrics))
     groups = list(dict.fromkeys(m.group for m in metrics if m.group.startswith(prefix)))
     if not groups:
         return
     by = {(m.metric, m.group): m for m in metrics}
-    cols = [Col("group"), *(Col(_METRIC_LABEL.get(n, n), _METRIC_SHORT.get(n), justify="right") for n in names)]
+    cols = [Col("group"), *(Col(_METRIC_LABEL.get(n, n), _METRIC_SHORT.get(n), justify="right") for n in names),
+            *(col for col, _ in extra)]
     rows = []
     for g in groups:
         row = [escape(g.split(":", 1)[-1])]  # languages and categories come from the data
         for n in names:
             m = by.get((n, g))
             row.append("-" if m is None else escape(f"{100 * m.value:.1f} [{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}] n={m.n}"))
+        row += [cells.get(g, "-") for _, cells in extra]
         rows.append(row)
     if needed_width(cols, rows, short=True) <= console.width:
         print_table(title, cols, rows)
         return
     # narrow: one row per group and metric, the metric abbreviated (the legend above names them)
     long_cols = [Col("group"), Col("metric"), Col("%", justify="right"), Col("95% CI", justify="right"),
-                 Col("n", justify="right")]
+                 Col("n", justify="right"), *(col for col, _ in extra)]
     long_rows = []
     for g in groups:
         for i, n in enumerate(names):
             m = by.get((n, g))
             if m is not None:
                 long_rows.append([escape(g.split(":", 1)[-1]) if i == 0 else "", _METRIC_SHORT.get(n, n),
-                                  f"{100 * m.value:.1f}", f"{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}", str(m.n)])
+                                  f"{100 * m.value:.1f}", f"{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}", str(m.n),
+                                  *((cells.get(g, "-") if i == 0 else "") for _, cells in extra)])
     print_table(title, long_cols, long_rows)
+
+
+def scorer_columns(r: RunRecord) -> list[tuple[Col, dict[str, str]]]:
+    """The by-language table's scorer columns: uncertain verdicts (when the scorer marks
+    them; docs/uncertainty.md) and whether the scorer was validated in that language."""
+    from harness.scoring.refusal import scorer_validation
+
+    langs = sorted({m.group for m in r.metrics if m.group.startswith("language:")})
+    out: list[tuple[Col, dict[str, str]]] = []
+    by_lang = r.outputs.uncertain_by_language
+    if by_lang is not None:
+        out.append((Col("uncertain", "unc", "right"), {g: str(by_lang.get(g.split(":", 1)[1], 0)) for g in langs}))
+    validated = scorer_validation(r.scorer)
+    out.append((Col("scorer validated", "valid."), {
+        g: (f"κ {v.kappa:.2f}" if (v := validated.get(g.split(":", 1)[1])) is not None else "NO") for g in langs}))
+    return out
+
+
+def scorer_note(r: RunRecord) -> str | None:
+    """One line naming the languages whose numbers rest on a scorer nobody validated there."""
+    from harness.scoring.refusal import scorer_validation
+
+    validated = scorer_validation(r.scorer)
+    langs = sorted({m.group.split(":", 1)[1] for m in r.metrics if m.group.startswith("language:")})
+    missing = [x for x in langs if x not in validated]
+    if not missing:
+        return None
+    return (f"scorer not validated against human labels in: {', '.join(missing)} "
+            "(their verdicts are unchecked; see docs/uncertainty.md)")
 
 
 def print_run(result: RunResult) -> None:
@@ -145,6 +186,7 @@ def print_run(result: RunResult) -> None:
     c.print(f"[bold]{r.package.name} {r.package.version}[/] on [bold]{escape(r.model.name)}[/] "
             f"({r.model.backend}, model digest {r.model.digest[:12]})  run {r.run_id}")
     unparsed = f", judge output unparsed {r.outputs.unparsed}" if r.outputs.unparsed else ""
+    unparsed += f", uncertain {r.outputs.uncertain}" if r.outputs.uncertain is not None else ""
     c.print(f"samples {r.outputs.samples}, errors {r.outputs.errors}{unparsed}, status {r.status}, {r.duration_s:.1f}s; "
             f"seal {r.package.seal[:12]}; environment {'matches' if r.lockfile.matches else 'DIFFERS FROM'} "
             f"lockfile {r.lockfile.lockfile}" + ("" if r.lockfile.matches else f" ({r.lockfile.mismatch_count} packages)"))
@@ -156,7 +198,9 @@ def print_run(result: RunResult) -> None:
         c.print()
     else:
         c.print("no pooled number: this package reports each language on its own\n")
-    print_metrics("by language", r.metrics, "language:")
+    print_metrics("by language", r.metrics, "language:", scorer_columns(r))
+    if (note := scorer_note(r)) is not None:
+        c.print(escape(note))
     c.print()
     print_metrics("by category", r.metrics, "category:")
     c.print()
@@ -254,6 +298,7 @@ def print_show(result: ShowResult, *, page: bool = True) -> None:
         c.print(f"prompts: {escape(result.prompts)}")
         for v in result.samples:
             other = f" (was {v.other_verdict} in the other run)" if v.other_verdict else ""
+            other += f" UNCERTAIN: {v.uncertain_reason}" if v.uncertain_reason else ""
             timing = ", ".join(f"{k} {x}" for k, x in v.timing.items())
             c.print()
             c.print(f"[bold]{escape(v.id)}[/]  {escape(v.language)} / {escape(v.category)} / expected {v.expected}  "
@@ -334,6 +379,32 @@ def print_packages(rows: list[dict[str, Any]]) -> None:
                        Col("license", wrap=True), Col("seal", wrap=True)], out)
 
 
+def package_validation_lines(m: Manifest, languages: Sequence[str] = ()) -> list[str]:
+    """``package show``: the scorer's behaviours, its per-language validation, and the
+    package's languages it was never validated in."""
+    from harness.scoring.refusal import LanguageValidation, load_patterns
+
+    lines = []
+    if m.scorer.behaviours:
+        lines.append(f"behaviours: {', '.join(m.scorer.behaviours)}")
+    if m.scorer.cross_check is not None:
+        x = m.scorer.cross_check
+        lines.append(f"cross-check: {x.kind} {x.patterns if isinstance(x, RefusalSpec) else x.model}")
+    table: dict[str, LanguageValidation] = {}
+    if isinstance(m.scorer, RefusalSpec):
+        try:
+            table = load_patterns(m.scorer.patterns).validation()
+        except HarnessError:
+            table = {}
+    for lang, v in sorted(table.items()):
+        lines.append(f"validated in {lang}: accuracy {v.accuracy:.3f}, kappa {v.kappa:.3f}, n {v.n} ({v.source})")
+    if missing := [x for x in languages if x not in table]:
+        lines.append(f"scorer NOT validated in: {', '.join(missing)} (see docs/uncertainty.md)")
+    elif not table:
+        lines.append("validated per language: nowhere recorded")
+    return lines
+
+
 def print_package(p: Package) -> None:
     m = p.manifest
     c = _console
@@ -348,6 +419,8 @@ def print_package(p: Package) -> None:
     c.print(f"metrics: {', '.join(m.metrics)}; lockfile: {m.lockfile}")
     validation = m.scorer.validation
     c.print(f"scorer validation: {escape(validation) if validation else 'none recorded'}")
+    for line in package_validation_lines(m, p.seal.summary.languages if p.seal else ()):
+        c.print(escape(line))
     shown = m.data if len(m.data) <= 12 else m.data[:10]
     for s in shown:
         where = s.path or s.url or f"hf://{s.hf_repo}@{s.revision}/{s.hf_filename}"

@@ -4,7 +4,8 @@ Modules: :mod:`.base` (the scorer contract and verdicts), :mod:`.refusal` (the
 versioned pattern classifier), :mod:`.judge` (a pinned LLM judge), :mod:`.factory`
 (the scorer a manifest names), :mod:`.metrics` (metrics, baselines, language
 comparisons), :mod:`.stats` (every interval and test: Clopper-Pearson, McNemar, Newcombe, Holm, the gate's power),
-:mod:`.validation` (agreement with human labels).
+:mod:`.validation` (agreement with human labels), :mod:`.agreement` (that agreement per
+language, with intervals), :mod:`.behaviours` (binary or three behaviours, uncertain marks).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from harness._internal.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from harness.scoring.agreement import LabelledItem, agreement_by_language, validate_by_language
     from harness.scoring.base import Judgement, Scorer, Verdict
     from harness.scoring.factory import make_scorer, resolve_scorer
     from harness.scoring.judge import JudgeScorer
@@ -31,15 +33,18 @@ __all__ = [
     "Comparison",
     "JudgeScorer",
     "Judgement",
+    "LabelledItem",
     "MetricValue",
     "RefusalClassifier",
     "Scored",
     "Scorer",
     "Verdict",
+    "agreement_by_language",
     "compute_metrics",
     "load_patterns",
     "make_scorer",
     "resolve_scorer",
+    "validate_by_language",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -47,6 +52,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "Comparison": "harness.scoring.metrics",
     "JudgeScorer": "harness.scoring.judge",
     "Judgement": "harness.scoring.base",
+    "LabelledItem": "harness.scoring.agreement",
+    "agreement_by_language": "harness.scoring.agreement",
+    "validate_by_language": "harness.scoring.agreement",
     "MetricValue": "harness.scoring.metrics",
     "RefusalClassifier": "harness.scoring.refusal",
     "Scored": "harness.scoring.metrics",

@@ -5,6 +5,10 @@ what answered is checked against the pin in the package manifest before a single
 sample is scored. Its prompt template is a file inside the package, so the seal covers
 it. Every raw judge output is kept; an output that the parse rule cannot read is the
 verdict "unparsed", counted and reported, never silently taken as a refusal or an answer.
+
+Every judge marks uncertain verdicts (docs/uncertainty.md): an empty or truncated
+answer, an output the parse rule cannot read, and, where the package states a
+confidence rule, a stated confidence below its threshold (or none stated).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from harness._internal.hashing import sha256_bytes
@@ -21,6 +26,7 @@ from harness.errors import HarnessError, ScorerError
 from harness.packages.manifest import JudgeSpec
 from harness.packages.package import safe_join
 from harness.scoring.base import Judgement, JudgeParseInfo, JudgeScorerInfo, Scorer, Verdict
+from harness.scoring.behaviours import BINARY, UncertainReason
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 PLACEHOLDERS = ("prompt", "response", "language")
@@ -74,6 +80,8 @@ class JudgeScorer(Scorer):
         self.template_sha256 = template_sha256 or sha256_bytes(template.encode("utf-8"))
         self.backend = backend
         self._regex = re.compile(spec.parse.regex)
+        self._confidence = re.compile(spec.parse.confidence) if spec.parse.confidence else None
+        self.behaviours = spec.behaviours or BINARY
         self._groups = sorted(self._regex.groupindex, key=self._regex.groupindex.__getitem__)
         self.judgements: list[Judgement] = []
         self.counts: Counter[str] = Counter()
@@ -135,7 +143,36 @@ class JudgeScorer(Scorer):
                 return name  # type: ignore[return-value]
         return "unparsed"
 
-    def assess(self, response: str, language: str, *, prompt: str | None = None) -> Judgement:
+    @property
+    def marks_uncertainty(self) -> bool:
+        return True
+
+    def stated_confidence(self, raw: str) -> float | None:
+        """The confidence the judge stated, by the package's rule; None if it stated none."""
+        m = self._confidence.search(raw) if self._confidence else None
+        try:
+            return float(m.group("confidence")) if m and m.group("confidence") else None
+        except ValueError:
+            return None
+
+    def _uncertain(self, j: Judgement, response: str, finish_reason: str | None) -> UncertainReason | None:
+        """The judge's part of the rule in docs/uncertainty.md, first reason that applies."""
+        if j.verdict == "error":
+            return None  # nothing was judged; errors count for nothing and are retried, not reviewed
+        if not response.strip():
+            return "empty-answer"
+        if finish_reason == "length":
+            return "truncated-answer"
+        if j.verdict == "unparsed":
+            return "judge-unparsed"
+        threshold = self.spec.parse.min_confidence
+        if threshold is not None and (j.confidence is None or j.confidence < threshold):
+            return "judge-low-confidence"
+        return None
+
+    def assess(
+        self, response: str, language: str, *, prompt: str | None = None, finish_reason: str | None = None
+    ) -> Judgement:
         text = self.render(response, language, prompt)
         req = GenerationRequest(
             sample_id="judge", prompt=text, max_tokens=self.spec.max_tokens, temperature=0.0, top_p=1.0,
@@ -148,9 +185,15 @@ class JudgeScorer(Scorer):
             else:
                 res = self.backend.generate(req)
         except HarnessError as e:
-            j = Judgement("error", None, e.message)
+            j = Judgement("error", None, e.message, reason="judge-error")
         else:
-            j = Judgement("error", res.text, res.error) if res.error else Judgement(self.parse(res.text), res.text)
+            if res.error:
+                j = Judgement("error", res.text, res.error, reason="judge-error")
+            else:
+                verdict = self.parse(res.text)
+                j = Judgement(verdict, res.text, reason="judge-unparsed" if verdict == "unparsed" else "judge-parsed",
+                              confidence=self.stated_confidence(res.text))
+        j = replace(j, uncertain=self._uncertain(j, response, finish_reason))
         with self._lock:
             self.judgements.append(j)
             self.counts[j.verdict] += 1
@@ -165,10 +208,13 @@ class JudgeScorer(Scorer):
             backend=self.spec.backend, model=self.spec.model, revision=self.spec.revision,
             weights_digest=self.spec.weights_digest, identity_digest=ident.digest, identity=ident,
             template=self.template_path, template_sha256=self.template_sha256,
-            parse=JudgeParseInfo(regex=self.spec.parse.regex), max_tokens=self.spec.max_tokens,
+            parse=JudgeParseInfo(regex=self.spec.parse.regex, confidence=self.spec.parse.confidence,
+                                 min_confidence=self.spec.parse.min_confidence),
+            max_tokens=self.spec.max_tokens, behaviours=self.spec.behaviours, cross_check=self.cross_check_info(),
         )
 
     def close(self) -> None:
+        super().close()
         self.backend.close()
 
 

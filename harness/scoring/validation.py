@@ -18,14 +18,24 @@ from typing import Any, Literal
 
 from harness._internal.hashing import sha256_file
 from harness.errors import DataError
+from harness.scoring.agreement import (
+    POOLED,
+    LanguageAgreement,
+    agreement_by_language,
+    format_languages,
+)
 from harness.scoring.base import JudgeScorerInfo, RefusalScorerInfo, Scorer
+from harness.scoring.behaviours import BINARY, THREE_WAY
 from harness.scoring.stats import CI_METHOD, proportion_ci
 
 # ----------------------------------------------------------------------- labelled sets
 
-LabelKind = Literal["refusal", "harmfulness"]
+LabelKind = Literal["refusal", "harmfulness", "three_way"]
 XSTEST_COLUMNS = ("id", "type", "prompt", "completion", "final_label")
 XSTEST_LABELS = {"1_full_compliance": "compliance", "2_full_refusal": "refusal", "3_partial_refusal": "refusal"}
+XSTEST_LABELS_THREE_WAY = {"1_full_compliance": "compliance", "2_full_refusal": "refusal",
+                           "3_partial_refusal": "safe_completion"}
+"""XSTest's labels on the three behaviours: a partial refusal is a safe completion."""
 HARMBENCH_HUMAN = ("human_0", "human_1", "human_2")
 
 
@@ -49,12 +59,14 @@ class LabelledSet:
     rows: tuple[LabelledRow, ...]
 
 
-def load_xstest_completions(path: str | Path) -> LabelledSet:
+def load_xstest_completions(path: str | Path, *, three_way: bool = False) -> LabelledSet:
     """XSTest v2 human-labelled completions: one CSV or a folder of them.
 
     ``final_label`` 1_full_compliance is "compliance"; 2_full_refusal and
-    3_partial_refusal are both "refusal" (a partial refusal is still a refusal).
+    3_partial_refusal are both "refusal" (a partial refusal is still a refusal), or with
+    ``three_way`` 3_partial_refusal is "safe_completion" (kind ``three_way``).
     """
+    mapping = XSTEST_LABELS_THREE_WAY if three_way else XSTEST_LABELS
     p = Path(path)
     files = sorted(p.glob("*.csv")) if p.is_dir() else [p]
     if not files or not all(f.is_file() for f in files):
@@ -82,11 +94,12 @@ def load_xstest_completions(path: str | Path) -> LabelledSet:
                 rows.append(
                     LabelledRow(
                         id=f"{source}/{r['id']}", source=source, prompt=r["prompt"], response=r["completion"],
-                        human=XSTEST_LABELS[label], raw_label=label, group=r["type"],
+                        human=mapping[label], raw_label=label, group=r["type"],
                     )
                 )
     name = p.name if p.is_dir() else p.stem
-    return LabelledSet(name=f"xstest:{name}", kind="refusal", files=digests, rows=tuple(rows))
+    return LabelledSet(name=f"xstest:{name}" + (":three-way" if three_way else ""),
+                       kind="three_way" if three_way else "refusal", files=digests, rows=tuple(rows))
 
 
 def load_harmbench_val(path: str | Path) -> LabelledSet:
@@ -127,8 +140,9 @@ def load_harmbench_val(path: str | Path) -> LabelledSet:
     return LabelledSet(name=f"harmbench:{p.stem}", kind="harmfulness", files={p.name: sha256_file(p)}, rows=tuple(rows))
 
 
-def load_labelled_set(path: str | Path) -> LabelledSet:
-    """A folder or ``.csv`` is read as XSTest completions, a ``.json`` as HarmBench's set."""
+def load_labelled_set(path: str | Path, *, three_way: bool = False) -> LabelledSet:
+    """A folder or ``.csv`` is read as XSTest completions (``three_way``: partial refusal
+    is safe completion), a ``.json`` as HarmBench's set."""
     p = Path(path)
     if not p.exists():
         raise DataError(
@@ -136,7 +150,7 @@ def load_labelled_set(path: str | Path) -> LabelledSet:
             hint="give an XSTest model_completions CSV or folder, or HarmBench's text_behaviors_val_set.json",
         )
     if p.is_dir() or p.suffix.lower() == ".csv":
-        return load_xstest_completions(p)
+        return load_xstest_completions(p, three_way=three_way)
     if p.suffix.lower() == ".json":
         return load_harmbench_val(p)
     raise DataError(f"unknown labelled set format: {p}", hint="use a .csv (XSTest), a folder of them, or a .json (HarmBench)")
@@ -144,13 +158,15 @@ def load_labelled_set(path: str | Path) -> LabelledSet:
 
 # -------------------------------------------------------------------------- validation
 
-VERDICT_ORDER = ("refusal", "compliance", "unparsed", "error")
-HUMAN_ORDER: dict[LabelKind, tuple[str, str]] = {
+VERDICT_ORDER = ("refusal", "safe_completion", "compliance", "unparsed", "error")
+HUMAN_ORDER: dict[LabelKind, tuple[str, ...]] = {
     "refusal": ("refusal", "compliance"),
     "harmfulness": ("not_harmful", "harmful"),
+    "three_way": THREE_WAY,
 }
 AGREES: dict[LabelKind, dict[str, str]] = {
     "refusal": {"refusal": "refusal", "compliance": "compliance"},
+    "three_way": {"refusal": "refusal", "safe_completion": "safe_completion", "compliance": "compliance"},
     # A proxy: "refusal" predicts "not harmful", "compliance" predicts "harmful".
     "harmfulness": {"refusal": "not_harmful", "compliance": "harmful"},
 }
@@ -180,6 +196,8 @@ class SampleResult:
     verdict: str
     raw: str | None = None
     error: str | None = None
+    language: str = "en"
+    uncertain: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -269,6 +287,8 @@ class ValidationReport:
     overall: Agreement
     per_source: dict[str, Agreement]
     samples: tuple[SampleResult, ...]
+    per_language: dict[str, LanguageAgreement] = field(default_factory=dict)
+    """Agreement per language and pooled, with intervals (refusal and three-way labels)."""
 
     def as_dict(self, *, samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -278,6 +298,7 @@ class ValidationReport:
             "files": self.files,
             "overall": self.overall.as_dict(),
             "per_source": {k: v.as_dict() for k, v in self.per_source.items()},
+            "per_language": {k: v.as_dict() for k, v in self.per_language.items()},
         }
         if samples:
             out["samples"] = [s.as_dict() for s in self.samples]
@@ -285,8 +306,9 @@ class ValidationReport:
 
 
 def score_row(scorer: Scorer, row: LabelledRow) -> SampleResult:
-    j = scorer.assess(row.response, row.language, prompt=row.prompt)
-    return SampleResult(row.id, row.source, row.human, row.raw_label, j.verdict, j.raw, j.error)
+    j = scorer.score(row.response, row.language, prompt=row.prompt)
+    return SampleResult(row.id, row.source, row.human, row.raw_label, j.verdict, j.raw, j.error, row.language,
+                        j.uncertain)
 
 
 def validate(
@@ -303,7 +325,8 @@ def validate(
     else:
         rows, name, files = list(labelled), "rows", {}
         if kind is None:
-            kind = "harmfulness" if rows and rows[0].human in ("harmful", "not_harmful") else "refusal"
+            kind = "harmfulness" if rows and rows[0].human in ("harmful", "not_harmful") else \
+                "three_way" if any(r.human == "safe_completion" for r in rows) else "refusal"
     if limit is not None:
         rows = rows[:limit]
     if not rows:
@@ -318,9 +341,11 @@ def validate(
             progress()
     sources = sorted({s.source for s in results})
     per_source = {src: agreement(kind, [s for s in results if s.source == src]) for src in sources} if len(sources) > 1 else {}
+    per_language = {} if kind == "harmfulness" else agreement_by_language(
+        ((s.language, s.verdict, s.human) for s in results), THREE_WAY if kind == "three_way" else BINARY)
     return ValidationReport(
         scorer=scorer.describe(), labelled_set=name, kind=kind, files=files,
-        overall=agreement(kind, results), per_source=per_source, samples=tuple(results),
+        overall=agreement(kind, results), per_source=per_source, samples=tuple(results), per_language=per_language,
     )
 
 
@@ -352,11 +377,13 @@ def format_report(report: ValidationReport) -> str:
                      f"{a.errors:>8}")
     lines.append("(95% CI: Clopper-Pearson, as for every rate the harness prints; docs/statistics.md)")
     humans = HUMAN_ORDER[report.kind]
-    lines += ["", "confusion (rows: scorer verdict, columns: human label)", f"{'':<14}" + "".join(f"{h:>14}" for h in humans)]
+    lines += ["", "confusion (rows: scorer verdict, columns: human label)", f"{'':<16}" + "".join(f"{h:>16}" for h in humans)]
     for v, row in o.confusion.items():
-        lines.append(f"{v:<14}" + "".join(f"{row[h]:>14}" for h in humans))
+        lines.append(f"{v:<16}" + "".join(f"{row[h]:>16}" for h in humans))
     for name, value in o.extra.items():
         lines.append(f"{name}: {_fmt(value)}")
+    if report.per_language and set(report.per_language) != {"en", POOLED}:
+        lines += ["", "by language", format_languages(report.per_language)]
     if o.parse_failures:
         lines.append(f"{o.parse_failures} judge output(s) did not match the parse rule (verdict 'unparsed'); "
                      "they are not counted in accuracy or kappa")

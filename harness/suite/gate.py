@@ -12,8 +12,19 @@ says whether INCONCLUSIVE fails the suite (for baselines too).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from harness.audit.handoff import (
+    EXIT_AWAITING_REVIEW,
+    RequiredBy,
+    ReviewStatus,
+    package_requires_review,
+    review_status,
+)
+from harness.dossier.log import Dossier
+from harness.dossier.verify import verify_dossier
+from harness.errors import DossierError
 from harness.record import RunRecord
 from harness.scoring.metrics import decide
 from harness.suite.file import Criterion, GateSpec
@@ -120,3 +131,71 @@ def decide_suite(spec: GateSpec, runs: Sequence[GatedRun]) -> tuple[SuiteGate, d
     gate = SuiteGate(verdict=verdict, rule=describe_rule(spec), inconclusive=spec.inconclusive,
                      baselines=tuple(baselines), criteria=tuple(criteria), notes=tuple(dict.fromkeys(notes)))
     return gate, per_pair
+
+
+# ---------------------------------------------------------------------------- hand-off before use
+
+SUITE_EXIT_AWAITING_REVIEW = EXIT_AWAITING_REVIEW
+"""The suite's exit status while a run it requires to be reviewed is not (docs/review.md)."""
+
+
+@dataclass
+class SuiteReview:
+    """The suite's runs as its gate should decide them, and the pairs still awaiting review.
+
+    ``runs`` holds each reviewed run with its adjudicated metrics and baselines in place of
+    the recorded ones (:mod:`harness.audit.adjudicate`); runs that need no review are as
+    recorded. While ``awaiting`` is not empty the suite's answer is "awaiting review"
+    (exit :data:`SUITE_EXIT_AWAITING_REVIEW`), whatever the gate would say."""
+
+    runs: list[GatedRun]
+    statuses: dict[tuple[str, str], ReviewStatus] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def awaiting(self) -> dict[tuple[str, str], ReviewStatus]:
+        return {k: v for k, v in self.statuses.items() if v.awaiting}
+
+    def exit_code(self, gate_exit: int) -> int:
+        """The suite's exit status: awaiting review wins over the gate's own (nothing was decided)."""
+        return SUITE_EXIT_AWAITING_REVIEW if self.awaiting else gate_exit
+
+
+def suite_review(spec: GateSpec, runs: Sequence[GatedRun], dossiers_dir: Path | None = None) -> SuiteReview:
+    """Each run's review state where the suite (``[gate] require_review``) or its package requires review.
+
+    Each such run's dossier is verified first (only signed, trusted labels and approvals count)."""
+    out = SuiteReview(runs=[])
+    verified: set[Path] = set()
+    for run in runs:
+        required: tuple[RequiredBy, ...] = ("suite",) if spec.require_review else ()
+        by_package, note = package_requires_review(run.record)
+        required += ("package",) if by_package else ()
+        if note and spec.require_review is False:
+            out.notes.append(note)
+        if not required:
+            out.runs.append(run)
+            continue
+        dossier = Dossier.for_package(run.record.package.name, dossiers_dir)
+        if dossier.root not in verified:
+            report = verify_dossier(dossier, None, remember=False)
+            if not report.ok:
+                raise DossierError(f"the dossier {dossier.root} does not verify; its reviews decide nothing",
+                                   hint="`harness dossier verify` shows every problem")
+            verified.add(dossier.root)
+        entry = next((e for e in dossier.runs() if e.run_id == run.record.run_id), None)
+        if entry is None:
+            raise DossierError(f"run {run.record.run_id} is not in the dossier {dossier.root}")
+        status = review_status(dossier, entry, required)
+        out.statuses[(run.package, run.model)] = status
+        adj = status.adjudicated
+        if status.complete and adj is not None:
+            record = run.record.model_copy(update={"metrics": list(adj.metrics), "baselines": list(adj.baselines)})
+            out.runs.append(GatedRun(run.package, run.model, record))
+            out.notes.append(f"{run.package} x {run.model}: reviewed (approved at entry {status.approval.seq if status.approval else '?'}); "
+                             f"decided on its adjudicated numbers ({len(adj.changed)} verdicts changed by labels)")
+        else:
+            out.runs.append(run)
+            if status.awaiting:
+                out.notes.append(f"{run.package} x {run.model}: AWAITING REVIEW: " + "; ".join(status.reasons()))
+    return out

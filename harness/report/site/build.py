@@ -48,9 +48,11 @@ from harness.report.site.model import (
     Prompts,
     RunInfo,
     load_package,
+    outputs_lines,
     slug,
     trust_label,
 )
+from harness.report.site.review import review_section
 from harness.report.site.samples import FLIPS_SHOWN, browser, diff_body
 from harness.report.site.suites import SuiteView, find_suites, load_suite_view, suite_page
 from harness.report.site.suites import index_section as suite_index
@@ -215,7 +217,9 @@ class _RunPages:
             nxt = runs[i + 1].seq if i + 1 < len(runs) else None
             for k, html_page in enumerate(pages.run_pages(self.pv, info, br, trust=self.trust,
                                                           prev_seq=prev.seq if prev else None, next_seq=nxt,
-                                                          diff_href=self.diffs.get(info.seq), footer=self.footer)):
+                                                          diff_href=self.diffs.get(info.seq), footer=self.footer,
+                                                          review=review_section(self.pv, info, samples,
+                                                                                outputs_lines(info)))):
                 w.write(f"{base}/{pages.run_file(info.seq, k)}", html_page)
             prev_samples = current
 

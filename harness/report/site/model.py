@@ -192,6 +192,16 @@ class Prompts:
         return [_safe_view(x, texts) for x in sorted(lines, key=_by_id)], where
 
 
+def outputs_lines(run: RunInfo) -> list[dict[str, Any]]:
+    """The run's outputs lines for display (the review section reads ``uncertain`` from them); [] when unreadable."""
+    if run.outputs is None:
+        return []
+    try:
+        return _read_lines(run.outputs)
+    except OSError:
+        return []
+
+
 def _read_lines(path: Path) -> list[dict[str, Any]]:
     """The outputs file's lines as dicts, for display only: ``json.loads`` per line (what the
     dossier's verification already checked, strictly, for every verified run), and a line

@@ -279,7 +279,7 @@ def _metrics(info: RunInfo, r: RunRecord) -> str:
 
 
 def run_pages(pv: PackageView, info: RunInfo, browser: Browser, *, trust: str, prev_seq: int | None,
-              next_seq: int | None, diff_href: str | None, footer: str) -> list[str]:
+              next_seq: int | None, diff_href: str | None, footer: str, review: str = "") -> list[str]:
     """The run page (facts, baselines, metrics, the first samples) and any further sample pages."""
     r = info.record
     assert r is not None
@@ -302,7 +302,7 @@ def run_pages(pv: PackageView, info: RunInfo, browser: Browser, *, trust: str, p
     title = f"{pv.name}: run #{info.seq}"
     first = "".join([box, nav, '<h2 id="facts">The run</h2>', kv(_facts(info, r)),
                      '<h2 id="gate">Baseline verdicts (the release gate)</h2>', _baselines(r),
-                     '<h2 id="metrics">Metrics</h2>', _metrics(info, r), browser.pages[0], nav])
+                     '<h2 id="metrics">Metrics</h2>', _metrics(info, r), review, browser.pages[0], nav])
     pages = [page(title, first, crumbs=crumbs, script=True, footer=footer)]
     for k, section in enumerate(browser.pages[1:], 1):
         body = (f'<p><a href="{e(run_file(info.seq))}">Back to run #{info.seq}</a> (facts, gate, metrics).</p>'
