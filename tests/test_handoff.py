@@ -160,3 +160,35 @@ def test_suite_review_awaits_and_then_decides_on_adjudicated_numbers(ws: Path, t
     review = suite_review(GateSpec(require_review=True), runs, ws)
     assert not review.awaiting and review.exit_code(7) == 7
     assert review.runs[0].record.metrics != record.metrics
+
+
+def test_a_suite_that_requires_review_awaits_then_its_gate_decides_after_review(
+        workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`suite run` answers 8 while its runs wait for people; `suite gate FILE` decides from the
+    signed record once every uncertain answer is labelled and the run approved."""
+    monkeypatch.chdir(workspace)
+    dossiers = workspace / "dossiers"
+    monkeypatch.setenv("HARNESS_DOSSIERS", str(dossiers))
+    suite = workspace / "release.toml"
+    suite.write_text('schema_version = 1\nname = "reviewed-release"\n\n[[packages]]\nname = "mini-safety"\n'
+                     'limit = 24\nmax_tokens = 8\n\n[[models]]\nname = "tiny-chat"\n\n[gate]\nrequire_review = true\n')
+    assert main(["suite", "run", str(suite), "--quiet"]) == 8  # mini-safety pins refusal-patterns@1.1.0: it marks
+    assert "AWAITING REVIEW" in capsys.readouterr().err
+    assert _uncertain(dossiers), "a 24-sample run of the embedded model has uncertain answers"
+    code, out = _json(["suite", "gate", str(suite)], capsys)
+    assert code == 8 and out["verdict"] == "AWAITING REVIEW" and out["awaiting_review"][0]["package"] == "mini-safety"
+
+    _label_all(dossiers, tmp_path, capsys, flip=False)  # people agree with the scorer
+    assert main(["suite", "gate", str(suite)]) == 8  # labelled, not approved
+    capsys.readouterr()
+    assert main(["dossier", "approve", "mini-safety@1", "--note", "every label read"]) == 0
+    capsys.readouterr()
+    code, out = _json(["suite", "gate", str(suite)], capsys)
+    assert code in (0, 7) and out["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and not out["awaiting_review"]
+    assert code == (7 if out["verdict"] == "FAIL" else 0)
+    assert any("reviewed" in n for n in out["notes"])
+
+    # the gate's rules come from the file the suite ran with: an edited file is refused
+    suite.write_text(suite.read_text().replace("require_review = true", "require_review = false"))
+    assert main(["suite", "gate", str(suite)]) == 2
+    assert "not the suite file" in capsys.readouterr().err

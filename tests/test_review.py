@@ -264,6 +264,18 @@ def test_adjudicate_signs_a_result_beside_the_record_and_diff_shows_it(ws: Path,
     assert main(["review", "diff", "mini-safety@1"]) == 1
     assert "->" in capsys.readouterr().out
 
+    # `harness diff RUN ADJUDICATION`: the run against that signed adjudication, as `review diff` shows it
+    code, same = _json(["diff", "mini-safety@1", f"mini-safety@{entry.seq}"], capsys)
+    assert code == 1 and same == diff
+    # a later label is not in that adjudication: `review diff` moves on, the signed one does not
+    x = next(y for y in unc if y["id"] not in {f["id"] for f in flips})
+    assert main(["review", "label", "mini-safety@1", "--sample", x["id"],
+                 "--label", "compliance" if x["verdict"] == "refusal" else "refusal"]) == 0
+    capsys.readouterr()
+    code, still = _json(["diff", f"mini-safety@{entry.seq}", "mini-safety@1"], capsys)
+    assert code == 1 and still == diff
+    assert _json(["review", "diff", "mini-safety@1"], capsys)[1] != diff
+
 
 def test_the_site_shows_the_queue_per_language_and_label_histories_escaped(ws: Path, tmp_path: Path) -> None:
     from harness.report.site.build import ViewOptions, build_site

@@ -21,9 +21,9 @@ from typing import Any, cast
 from harness._internal.clock import new_id, now
 from harness.audit.labels import LabelEvent, labels_of, run_lines
 from harness.dossier.documents import AdjudicationRecord, EventPackage, Reference
-from harness.dossier.events import sign_event
+from harness.dossier.events import parse_event, sign_event
 from harness.dossier.log import Dossier, Entry, EventEntry
-from harness.dossier.refs import locate
+from harness.dossier.refs import entry_file, locate
 from harness.dossier.review_details import (
     AdjudicatedMetric,
     AdjudicatedSample,
@@ -32,7 +32,7 @@ from harness.dossier.review_details import (
     LabelEntryRef,
 )
 from harness.dossier.verify import verify_dossier
-from harness.errors import DossierError
+from harness.errors import BadReferenceError, DossierError
 from harness.packages.manifest import Baseline, Gate
 from harness.record import RunRecord
 from harness.scoring.base import Verdict
@@ -226,3 +226,44 @@ def review_diff(ref: str, *, trusted: Trusted | None = None, dossiers_dir: Path 
     """``harness review diff REF``: the run against its adjudication by every label in the verified dossier."""
     dossier, entry = _verified(ref, trusted, dossiers_dir)
     return diff_adjudicated(adjudicated_run(dossier, entry))
+
+
+def _entry_of(ref: str, dossiers_dir: Path | None) -> tuple[Dossier, EventEntry] | None:
+    """The adjudication entry ``PACKAGE@N`` names, or None when ``ref`` names anything else."""
+    name, at, seq = ref.rpartition("@")
+    if not at or not seq.isdigit():
+        return None
+    dossier = Dossier.for_package(name, dossiers_dir)
+    if not dossier.log.is_file():
+        return None
+    entry = next((e for e in dossier.entries() if e.seq == int(seq)), None)
+    return (dossier, entry) if isinstance(entry, EventEntry) and entry.kind == "adjudication" else None
+
+
+def adjudication_diff(ref_a: str, ref_b: str, *, trusted: Trusted | None = None,
+                      dossiers_dir: Path | None = None) -> AdjudicationDiff | None:
+    """``harness diff RUN PACKAGE@N`` where entry N is an adjudication of that run: the run
+    against that signed adjudication, recomputed from the labels it names, which must give
+    exactly the numbers it signed. None when neither reference is an adjudication entry."""
+    found, other = _entry_of(ref_b, dossiers_dir), ref_a
+    if found is None:
+        found, other = _entry_of(ref_a, dossiers_dir), ref_b
+    if found is None:
+        return None
+    dossier, adj_entry = found
+    dossier, run_entry = _verified(other, trusted, dossiers_dir)
+    if adj_entry.refers_to != run_entry.record.sha256:
+        raise BadReferenceError(f"entry {adj_entry.seq} of {dossier.root.name} adjudicates another run than "
+                                f"{other} (run {run_entry.run_id})",
+                                hint="`harness dossier log` shows which run each adjudication refers to")
+    doc = parse_event(entry_file(dossier.root, adj_entry.document.path))
+    if not isinstance(doc, AdjudicationRecord):
+        raise DossierError(f"entry {adj_entry.seq} of {dossier.root.name} does not hold an adjudication document")
+    named = {x.seq for x in doc.details.labels}
+    events = [ev for ev in labels_of(dossier, run_entry) if ev.entry.seq in named]
+    adj = apply_labels(dossier.record_of(run_entry), run_lines(dossier, run_entry), events)
+    if adj.metrics != doc.details.metrics or adj.samples != doc.details.samples:
+        raise DossierError(f"entry {adj_entry.seq} of {dossier.root.name}: the signed adjudication does not follow "
+                           "from the labels it names", hint="do not use its numbers; `harness review adjudicate` "
+                           "signs a correct one")
+    return diff_adjudicated(adj)

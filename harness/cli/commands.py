@@ -16,7 +16,7 @@ from harness._internal.hashing import sha256_file
 from harness.cli.output import emit_json as _emit_json
 from harness.cli.output import key_notice
 from harness.cli.output import trusted as _trusted
-from harness.cli.review import awaiting_exit, cmd_review
+from harness.cli.review import awaiting_exit, cmd_review, print_review_diff
 from harness.cli.suite import cmd_suite
 from harness.cli.view import cmd_view
 from harness.errors import HarnessError
@@ -127,9 +127,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.audit.adjudicate import adjudication_diff
     from harness.diff import diff_refs
     from harness.report import terminal as render
 
+    if (adj := adjudication_diff(args.run_a, args.run_b, dossiers_dir=args.dossiers)) is not None:
+        return print_review_diff(adj, args.json)  # a run against its signed adjudication (docs/review.md)
     report = diff_refs(args.run_a, args.run_b, dossiers_dir=args.dossiers)
     if args.json:
         _emit_json(report.as_dict())

@@ -162,8 +162,12 @@ def _adjudicate(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from harness.audit.adjudicate import review_diff
 
-    d = review_diff(args.ref, trusted=trusted(args), dossiers_dir=args.dossiers)
-    if args.json:
+    return print_review_diff(review_diff(args.ref, trusted=trusted(args), dossiers_dir=args.dossiers), args.json)
+
+
+def print_review_diff(d: Any, as_json: bool) -> int:
+    """A run against its adjudication (``review diff``, and ``harness diff RUN ADJUDICATION``): 1 if anything changed."""
+    if as_json:
         emit_json(d.as_dict())
         return 1 if d.changed else 0
     a = d.adjudicated

@@ -21,11 +21,14 @@ examples:
   harness suite run release.toml --executor ray --jobs 4                 # a local Ray instance with 4 CPUs
   harness suite run release.toml --executor ray --ray-address HOST:6379  # an existing Ray cluster
   harness verify suite:example-release            # the latest record of that suite, and every run in it
+  harness suite gate release.toml                 # decide again after its runs were reviewed (docs/review.md)
   harness reproduce dossiers/_suites/example-release/<id>/suite.json
 
 exit codes: 0 the suite's gate passes, 7 it fails (a required baseline or an acceptance
-criterion FAILed), 3 a pair could not finish (run the same command again to continue;
-finished pairs are not repeated), 2 bad input, 130 interrupted (finished pairs are kept)"""
+criterion FAILed), 8 awaiting review (the suite or a package requires review: label and
+approve the runs, then `harness suite gate FILE`), 3 a pair could not finish (run the same
+command again to continue; finished pairs are not repeated), 2 bad input, 130 interrupted
+(finished pairs are kept)"""
 
 
 def add_suite_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
@@ -63,6 +66,20 @@ def add_suite_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     run.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
     run.add_argument("--quiet", action="store_true", help="no per-pair progress lines on stderr")
     run.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    gat = ssub.add_parser(
+        "gate", help="decide a finished suite's gate again from its signed record, after its runs were reviewed",
+        description="Verify the suite's latest record (or --suite-id) and every run and dossier it lists, check the "
+        "suite file is the one it ran with, then decide the gate with each reviewed run's adjudicated numbers. "
+        "AWAITING REVIEW (exit 8) while a run that must be reviewed has unlabelled uncertain answers or no "
+        "approval after its last label (docs/review.md). Writes nothing.",
+        epilog=SUITE_EPILOG, formatter_class=fmt)
+    gat.add_argument("file", type=Path, help="the suite file (TOML) the suite ran with")
+    gat.add_argument("--suite-id", metavar="ID", help="a suite record's id (prefix); default: the latest")
+    gat.add_argument("--trust-policy", type=Path, metavar="FILE", help="trust policy (TOML) of accepted signers")
+    gat.add_argument("--trust-key", action="append", type=Path, default=None, metavar="PATH",
+                     help="public key (PEM) or folder of keys to accept as signers; repeatable")
+    gat.add_argument("--dossiers", type=Path, help="dossiers folder (default: ./dossiers or HARNESS_DOSSIERS)")
+    gat.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
 def _log(quiet: bool) -> Any:
@@ -77,8 +94,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from harness.report.suite_summary import print_suite, suite_summary
     from harness.suite.run import SuiteOptions, run_suite
 
+    if args.suite_command == "gate":
+        return _cmd_suite_gate(args)
     if args.suite_command != "run":
-        raise HarnessError("missing action", hint="harness suite run FILE (see harness suite --help)")
+        raise HarnessError("missing action", hint="harness suite run FILE or harness suite gate FILE "
+                           "(see harness suite --help)")
     if args.ray_address and args.executor != "ray":
         raise HarnessError("--ray-address applies to --executor ray", hint="add --executor ray")
     result = run_suite(SuiteOptions(suite=args.file, mirror=args.mirror, jobs=args.jobs, dossiers_dir=args.dossiers,
@@ -96,6 +116,42 @@ def cmd_suite(args: argparse.Namespace) -> int:
         print("suite gate FAILED (exit 7)", file=sys.stderr)
     elif result.exit_code == 3:
         print(f"suite incomplete: {len(result.unfinished)} pair(s) could not finish (exit 3)", file=sys.stderr)
+    elif result.exit_code == 8 and result.review is not None:
+        _print_awaiting(result.review)
+    return result.exit_code
+
+
+def _print_awaiting(review: Any) -> None:
+    for (package, model), status in review.awaiting.items():
+        print(f"  {package} x {model}: " + "; ".join(status.reasons()), file=sys.stderr)
+    print("suite AWAITING REVIEW (exit 8): label (`harness review queue/label/import`) and approve "
+          "(`harness dossier approve`) those runs, then `harness suite gate FILE`", file=sys.stderr)
+
+
+def _cmd_suite_gate(args: argparse.Namespace) -> int:
+    """``harness suite gate FILE``: the gate decided again after review; 0, 7 or 8."""
+    from harness.cli.output import trusted
+    from harness.suite.review_gate import gate_suite
+
+    result = gate_suite(args.file, trusted(args), suite_id=args.suite_id, dossiers_dir=args.dossiers)
+    if args.json:
+        emit_json(result.as_dict())
+    else:
+        r = result.verification.record
+        print(f"suite {r.name} ({r.suite_id}), signed by {result.verification.signer}; "
+              f"gate as recorded: {r.gate.verdict}")
+        for (package, model), word in result.per_pair.items():
+            status = result.review.statuses.get((package, model))
+            state = "" if status is None else (" (awaiting review)" if status.awaiting else " (reviewed)")
+            print(f"  {package} x {model}: {word}{state}")
+        for note in result.review.notes:
+            print(f"  note: {note}")
+        for line in result.gate.notes:
+            print(f"  gate: {line}")
+        if result.exit_code == 8:
+            _print_awaiting(result.review)
+        else:
+            print(f"suite gate {result.gate.verdict}" + (" (exit 7)" if result.exit_code == 7 else ""))
     return result.exit_code
 
 

@@ -56,7 +56,7 @@ from harness.scoring.base import Scorer
 from harness.scoring.factory import make_scorer
 from harness.signing.signers import KeySigner, Signer, SigstoreSigner, preflight
 from harness.suite.file import LoadedSuite, ModelSpec, PackageSpec, SuiteFileError, load_suite
-from harness.suite.gate import GatedRun, decide_suite
+from harness.suite.gate import GatedRun, SuiteReview, decide_suite, suite_review
 from harness.suite.models import open_model
 from harness.suite.record import (
     PREDICATE_TYPE_SUITE,
@@ -145,6 +145,8 @@ class SuiteResult:
     record_path: Path | None = None
     notices: list[str] = field(default_factory=list)
     key_created: Path | None = None
+    review: SuiteReview | None = None
+    """Where review is required: each run's review state (docs/review.md)."""
 
     @property
     def unfinished(self) -> list[PairOutcome]:
@@ -152,10 +154,12 @@ class SuiteResult:
 
     @property
     def exit_code(self) -> int:
-        """0 the gate passes, 7 it fails, 3 a pair could not finish (no suite record then)."""
+        """0 the gate passes, 7 it fails, 3 a pair could not finish (no suite record then),
+        8 a run must be reviewed first (``harness suite gate`` decides after review)."""
         if self.unfinished or self.record is None:
             return 3
-        return 7 if self.record.gate.verdict == "FAIL" else 0
+        gate_exit = 7 if self.record.gate.verdict == "FAIL" else 0
+        return gate_exit if self.review is None else self.review.exit_code(gate_exit)
 
 
 _IN_PROCESS_LOCK = threading.Lock()
@@ -426,8 +430,9 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
             work.finish()
             kept = [_reused(dossiers, PairDone(package=r.package, model=r.model, run_id=r.run_id, dossier=r.dossier,
                                                seq=r.seq, record_sha256=r.record_sha256)) for r in existing[0].runs]
-            return SuiteResult(suite=loaded, suite_id=state.suite_id, outcomes=[o for o in kept if o is not None],
-                               headline=headline, record=existing[0], record_path=existing[1], notices=notices)
+            return _reviewed(SuiteResult(suite=loaded, suite_id=state.suite_id, outcomes=[o for o in kept if o is not None],
+                                         headline=headline, record=existing[0], record_path=existing[1],
+                                         notices=notices), dossiers)
         with ExitStack() as stack:
             ctx = _Context(loaded=loaded, opts=opts, signer=signer, dossiers=dossiers, work=work,
                            backends=_Backends(loaded, opts, stack), stop=threading.Event(),
@@ -439,9 +444,22 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
             record, path, created = write_suite_record(ctx, plans, outcomes, headline)
             work.finish()
             result.record, result.record_path, result.key_created = record, path, created
-        return result
+        return _reviewed(result, dossiers)
     finally:
         work.unlock()
+
+
+def _reviewed(result: SuiteResult, dossiers: Path) -> SuiteResult:
+    """Attach the runs' review state where the suite or a package requires review: a fresh
+    suite then answers "awaiting review" (exit 8) until people label and approve its runs."""
+    if result.record is None or result.unfinished:
+        return result
+    gated = [GatedRun(o.package, o.model, o.record) for o in result.outcomes if o.record is not None]
+    review = suite_review(result.suite.file.gate, gated, dossiers)
+    if review.statuses:
+        result.review = review
+        result.notices.extend(review.notes)
+    return result
 
 
 def _remote(loaded: LoadedSuite, opts: SuiteOptions, stack: ExitStack) -> RayPairs | None:
