@@ -128,3 +128,26 @@ def test_llama_builder_tiny_makes_a_loadable_model(tmp_path: Path) -> None:
         assert res.error is None and res.completion_tokens <= 4
     finally:
         backend.close()
+
+
+def test_a_suite_model_takes_device_dtype_and_batch_size(workspace: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A suite's in-process model runs with its batch size (recorded in its run), old suite
+    files keep their configuration digest, and a served model refuses the in-process options."""
+    from harness.suite.file import parse_suite_text
+
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("HARNESS_DOSSIERS", str(workspace / "dossiers"))
+    head = 'schema_version = 1\nname = "batched"\n\n[[packages]]\nname = "mini-safety"\nlimit = 6\nmax_tokens = 8\n\n'
+    suite = workspace / "batched.toml"
+    suite.write_text(head + '[[models]]\nname = "tiny-chat"\nbatch_size = 3\ndtype = "float32"\n')
+    assert main(["suite", "run", str(suite), "--quiet"]) in (0, 7)
+    capsys.readouterr()
+    rec = parse_record(next((workspace / "dossiers" / "mini-safety").rglob("record.json")))
+    assert (rec.model.engine_args.device, rec.model.engine_args.dtype, rec.model.engine_args.batch_size) == \
+        ("cpu", "float32", 3)
+    plain = parse_suite_text(head + '[[models]]\nname = "tiny-chat"\n', suite)
+    assert not {"device", "dtype", "batch_size"} & set(plain.models[0].model_dump(mode="json"))
+    with pytest.raises(Exception, match="in-process"):
+        parse_suite_text(head + '[[models]]\nname = "m"\nendpoint = "http://127.0.0.1:1/v1"\nmodel = "x"\n'
+                         'batch_size = 4\n', suite)

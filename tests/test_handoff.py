@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,13 @@ from harness.dossier.log import Dossier
 from harness.packages.seal import seal_package
 from harness.suite.file import GateSpec
 from harness.suite.gate import GatedRun, suite_review
-from tests.conftest import REPO, environment
+from tests import test_review
+from tests.conftest import REPO
 from tests.test_review import run_with_uncertain
 
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("handoff")
-    shutil.copytree(REPO / "packages" / "mini-safety", base / "packages" / "mini-safety")
-    shutil.copytree(REPO / "lockfiles", base / "lockfiles")
-    with environment(HARNESS_CONFIG_DIR=str(base / "config"), HARNESS_DOSSIERS=str(base / "dossiers"),
-                     HARNESS_CACHE_DIR=str(base / "cache"), HARNESS_PACKAGES=str(base / "packages")):
-        run_with_uncertain(base / "packages" / "mini-safety", limit=24, max_tokens=8)
-    return base
-
-
-@pytest.fixture
-def ws(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    shutil.copytree(home / "dossiers", tmp_path / "dossiers")
-    monkeypatch.setenv("HARNESS_DOSSIERS", str(tmp_path / "dossiers"))
-    yield tmp_path / "dossiers"
-
-
-def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else None
+# the module's run (24 samples of mini-safety, some uncertain) and a per-test copy of its
+# dossiers: the same fixtures as the review tests
+base, ws, _json = test_review.base, test_review.ws, test_review._json
 
 
 def _uncertain(dossiers: Path) -> list[dict[str, Any]]:

@@ -100,6 +100,13 @@ class ModelSpec(Frozen):
     """The environment variable holding the endpoint's API key (the key itself is never in a file)."""
     concurrency: int = Field(default=16, gt=0, le=1024)
     threads: int = Field(default=1, gt=0, le=1024)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """In-process models: where they run (``harness run --device``); ``cpu`` keeps the arithmetic
+    of every suite written before, ``auto`` is CUDA where a GPU is visible (a Ray GPU worker)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """In-process models: ``auto`` is float32 on CPU, bfloat16 on a GPU that supports it."""
+    batch_size: int = Field(default=1, gt=0, le=1024)
+    """In-process models: prompts per forward pass (left padded; recorded, since it changes arithmetic)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +134,9 @@ class ModelSpec(Frozen):
         data: dict[str, Any] = handler(self)
         if not self.endpoints:
             data.pop("endpoints", None)
+        for name, default in (("device", "cpu"), ("dtype", "auto"), ("batch_size", 1)):
+            if data.get(name) == default:  # as for endpoints: older suites keep their digest
+                data.pop(name, None)
         return data
 
     @property
@@ -138,6 +148,9 @@ class ModelSpec(Frozen):
     def _one_way(self) -> ModelSpec:
         if self.endpoint and (self.serve or self.path):
             raise ValueError(f"model {self.name!r}: endpoint cannot be combined with serve or path")
+        if (self.endpoint or self.serve) and (self.device, self.dtype, self.batch_size) != ("cpu", "auto", 1):
+            raise ValueError(f"model {self.name!r}: device, dtype and batch_size apply to in-process models "
+                             "(a served model's GPUs are the server's: engine_args)")
         if self.endpoint and not self.model:
             raise ValueError(f"model {self.name!r}: an endpoint needs 'model', the served model's name")
         if not self.endpoint and self.model:

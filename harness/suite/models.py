@@ -25,5 +25,5 @@ def open_model(spec: ModelSpec, path: str | None, seed: int, vllm_python: str | 
         spec.backend if not spec.serve else "openai", spec.model if spec.endpoint else path, seed=seed,
         threads=spec.threads, endpoint=spec.all_endpoints, serve=spec.serve, engine_args=spec.engine_args,
         concurrency=spec.concurrency, api_key_env=spec.api_key_env, deterministic=spec.deterministic,
-        vllm_python=vllm_python)
+        vllm_python=vllm_python, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
     return cm

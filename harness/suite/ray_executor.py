@@ -89,9 +89,10 @@ def crash_point_of(package: str, model: str) -> str:
 
 
 def gpus_of(spec: ModelSpec) -> int:
-    """GPUs a pair needs: a launched vLLM server takes its tensor-parallel size (default 1)."""
+    """GPUs a pair needs: a launched vLLM server takes its tensor-parallel size (default 1), an
+    in-process model with ``device = "cuda"`` one GPU (``auto`` takes one only where offered)."""
     if not spec.serve:
-        return 0
+        return 1 if spec.device == "cuda" else 0
     args = " ".join(spec.engine_args)
     m = re.search(r"(?:--tensor-parallel-size|-tp)[ =](\d+)", args)
     return int(m.group(1)) if m else 1
