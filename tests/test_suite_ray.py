@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +28,14 @@ from harness.record import RunRecord, parse_output_line, parse_record
 from harness.suite.ray_executor import crash_point_of, gpus_of
 from harness.suite.record import SUITE_RECORD_NAME, parse_suite_record
 
-from .conftest import REPO
+from . import test_suite
 from .fake_openai import FakeOpenAI
 from .test_suite import MIRROR, _suite, needs_mirror
 
 REQUIRED = bool(os.environ.get("HARNESS_REQUIRE_RAY"))
 
-
-@pytest.fixture
-def ws(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The workspace with XSTest beside mini-safety, as the current folder (as in test_suite.py)."""
-    shutil.copytree(REPO / "packages" / "xstest", workspace / "packages" / "xstest")
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("HARNESS_DOSSIERS", str(workspace / "dossiers"))
-    return workspace
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as srv:
-        yield srv
+# the suite tests' workspace (XSTest beside mini-safety, as the current folder) and fake server
+ws, fake = test_suite.ws, test_suite.fake
 
 
 def _ray() -> Any:

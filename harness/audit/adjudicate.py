@@ -31,7 +31,7 @@ from harness.dossier.review_details import (
     AdjudicationSummary,
     LabelEntryRef,
 )
-from harness.dossier.verify import verify_dossier
+from harness.dossier.verify import require_verified
 from harness.errors import BadReferenceError, DossierError
 from harness.packages.manifest import Baseline, Gate
 from harness.record import RunRecord
@@ -132,11 +132,7 @@ def adjudicated_run(dossier: Dossier, entry: Entry, *, strict: bool = False) -> 
 
 def _verified(ref: str, trusted: Trusted | None, dossiers_dir: Path | None) -> tuple[Dossier, Entry]:
     dossier, entry = locate(ref, dossiers_dir)
-    report = verify_dossier(dossier, trusted, remember=False)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify; its labels decide nothing:\n{listing}",
-                           hint="`harness dossier verify` shows every problem")
+    require_verified(dossier, trusted, "its labels decide nothing")
     return dossier, entry
 
 

@@ -30,8 +30,7 @@ from harness.audit.handoff import (
 )
 from harness.dossier.refs import locate
 from harness.dossier.runs import verify_record
-from harness.dossier.verify import verify_dossier
-from harness.errors import DossierError
+from harness.dossier.verify import require_verified
 from harness.packages.manifest import Baseline, Gate
 from harness.record import RunRecord
 from harness.scoring.metrics import BaselineVerdict, check_baselines, gate_failed
@@ -123,9 +122,5 @@ def _review(ref: str | Path, rec: RunRecord, trusted: Trusted | None, dossiers_d
     if not required:
         return None
     dossier, entry = locate(str(ref), dossiers_dir)
-    report = verify_dossier(dossier, trusted, remember=False)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify, so its reviews cannot release run "
-                           f"{rec.run_id}:\n{listing}", hint="`harness dossier verify` shows every problem")
+    require_verified(dossier, trusted, f"its reviews cannot release run {rec.run_id}")
     return review_status(dossier, entry, required)

@@ -29,8 +29,8 @@ from harness.audit.labels import labels_of, run_lines
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.refs import locate
 from harness.dossier.review_details import AdjudicationSummary
-from harness.dossier.verify import verify_dossier
-from harness.errors import DossierError, HarnessError
+from harness.dossier.verify import require_verified
+from harness.errors import HarnessError
 from harness.packages.archive import find_package
 from harness.record import RunRecord
 from harness.signing.verify import Trusted
@@ -164,11 +164,7 @@ def review_state(ref: str, *, trusted: Trusted | None = None, dossiers_dir: Path
     """``harness review status REF``: the run's review state as if review were required (the run's
     dossier verified first); ``required_by`` also says whether its package requires it."""
     dossier, entry = locate(ref, dossiers_dir)
-    report = verify_dossier(dossier, trusted, remember=False)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify; its reviews count for nothing:\n{listing}",
-                           hint="`harness dossier verify` shows every problem")
+    require_verified(dossier, trusted, "its reviews count for nothing")
     by_package, _ = package_requires_review(dossier.record_of(entry))
     required: tuple[RequiredBy, ...] = ("package", "option") if by_package else ("option",)
     return review_status(dossier, entry, required)

@@ -18,8 +18,8 @@ from harness.audit.labels import histories, labels_of, run_lines
 from harness.audit.show import _prompts
 from harness.dossier.log import Dossier
 from harness.dossier.refs import dossier_named
-from harness.dossier.verify import verify_dossier
-from harness.errors import DataError, DossierError
+from harness.dossier.verify import require_verified
+from harness.errors import DataError
 from harness.scoring.validation import LabelledRow, LabelledSet
 from harness.signing.verify import Trusted
 
@@ -32,11 +32,7 @@ def dossier_labelled_set(name: str, *, trusted: Trusted | None = None, dossiers_
     """Every labelled sample of the dossier ``name`` (``dossier:`` prefix allowed) as a labelled set."""
     name = name.removeprefix(PREFIX)
     dossier: Dossier = dossier_named(name, dossiers_dir, what="a dossier")
-    report = verify_dossier(dossier, trusted, remember=False)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify; its labels validate nothing:\n{listing}",
-                           hint="`harness dossier verify` shows every problem")
+    require_verified(dossier, trusted, "its labels validate nothing")
     rows: list[LabelledRow] = []
     three_way = False
     for entry in dossier.runs():

@@ -31,8 +31,8 @@ from harness.dossier.events import parse_event, sign_event
 from harness.dossier.log import Dossier, Entry, EventEntry
 from harness.dossier.refs import entry_file, locate
 from harness.dossier.review_details import LabelDetails, LabelSource, LabelSummary, SampleLabel
-from harness.dossier.verify import verify_dossier
-from harness.errors import DossierError, HarnessError, LabelError, LabelRefusal
+from harness.dossier.verify import require_verified, verify_dossier
+from harness.errors import HarnessError, LabelError, LabelRefusal
 from harness.packages.archive import find_package
 from harness.record import RunRecord, read_outputs
 from harness.scoring.behaviours import allowed_labels, is_uncertain
@@ -237,11 +237,7 @@ def label_samples(ref: str, labels: Sequence[LabelInput], *, trusted: Trusted | 
     if not labels:
         raise LabelError("no labels to record", LabelRefusal.EMPTY, hint="give --sample ID --label LABEL, or a file")
     dossier, entry = locate(ref, dossiers_dir)
-    report = verify_dossier(dossier, trusted, remember=False)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify; nothing in it can be labelled:\n{listing}",
-                           hint="`harness dossier verify` shows every problem")
+    require_verified(dossier, trusted, "nothing in it can be labelled")
     record = dossier.record_of(entry)
     allowed = _allowed(record, package, archive)
     lines = {x["id"]: x for x in run_lines(dossier, entry)}

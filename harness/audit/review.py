@@ -34,8 +34,8 @@ from harness.dossier.documents import (
 )
 from harness.dossier.events import sign_event
 from harness.dossier.log import Dossier, Entry, EventEntry
-from harness.dossier.verify import verify_dossier
-from harness.errors import DossierError, HarnessError, SealError
+from harness.dossier.verify import require_verified
+from harness.errors import HarnessError, SealError
 from harness.packages.manifest import MANIFEST_NAME, Baseline, parse_manifest, parse_manifest_text
 from harness.packages.package import Package
 from harness.packages.seal import check_package, compute_seal, seal_package
@@ -75,11 +75,7 @@ def approve(dossier: Dossier, ref: str, note: str, trusted: Trusted, *, reviewer
     if not note.strip():
         raise HarnessError("a review needs a note", hint='say what you checked: --note "numbers match the CI report"')
     target = dossier.resolve_any(ref)
-    report = verify_dossier(dossier, trusted)
-    if not report.ok:
-        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
-        raise DossierError(f"the dossier {dossier.root} does not verify; nothing in it can be approved:\n{listing}",
-                           hint="`harness dossier verify` shows every problem")
+    report = require_verified(dossier, trusted, "nothing in it can be approved", remember=True)
     entry_signer = next((s for n, _, s in report.signers if n == target.seq), None)
     auto = [f"dossier chain and all {report.entries} signatures verified (head {report.head[:16]})",
             f"entry {target.seq} signed by {entry_signer}"]

@@ -492,3 +492,16 @@ class DossierReport:
             "warnings": [p.as_dict() for p in self.warnings],
             "signers": [{"entry": n, "run_id": r, "signer": s} for n, r, s in self.signers],
         }
+
+
+def require_verified(dossier: Dossier, trusted: Trusted | None, consequence: str, *,
+                     remember: bool = False) -> DossierReport:
+    """:func:`verify_dossier`, raising a :class:`DossierError` that lists the first problems when it
+    fails. For commands that act on a dossier's history (approve, label, adjudicate, gate on
+    reviews): ``consequence`` says what a broken dossier cannot do, e.g. "its labels decide nothing"."""
+    report = verify_dossier(dossier, trusted, remember=remember)
+    if not report.ok:
+        listing = "\n".join(f"  - {p}" for p in report.problems[:10])
+        raise DossierError(f"the dossier {dossier.root} does not verify; {consequence}:\n{listing}",
+                           hint="`harness dossier verify` shows every problem")
+    return report

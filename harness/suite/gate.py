@@ -11,7 +11,7 @@ says whether INCONCLUSIVE fails the suite (for baselines too).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from harness.audit.handoff import (
     review_status,
 )
 from harness.dossier.log import Dossier
-from harness.dossier.verify import verify_dossier
+from harness.dossier.verify import require_verified
 from harness.errors import DossierError
 from harness.record import RunRecord
 from harness.scoring.metrics import decide
@@ -161,12 +161,14 @@ class SuiteReview:
         return SUITE_EXIT_AWAITING_REVIEW if self.awaiting else gate_exit
 
 
-def suite_review(spec: GateSpec, runs: Sequence[GatedRun], dossiers_dir: Path | None = None) -> SuiteReview:
+def suite_review(spec: GateSpec, runs: Sequence[GatedRun], dossiers_dir: Path | None = None, *,
+                 verified: Collection[Path] = ()) -> SuiteReview:
     """Each run's review state where the suite (``[gate] require_review``) or its package requires review.
 
-    Each such run's dossier is verified first (only signed, trusted labels and approvals count)."""
+    Each such run's dossier is verified first (only signed, trusted labels and approvals count),
+    unless its root is in ``verified`` (the caller verified it whole already)."""
     out = SuiteReview(runs=[])
-    verified: set[Path] = set()
+    done: set[Path] = set(verified)
     for run in runs:
         required: tuple[RequiredBy, ...] = ("suite",) if spec.require_review else ()
         by_package, note = package_requires_review(run.record)
@@ -177,12 +179,9 @@ def suite_review(spec: GateSpec, runs: Sequence[GatedRun], dossiers_dir: Path | 
             out.runs.append(run)
             continue
         dossier = Dossier.for_package(run.record.package.name, dossiers_dir)
-        if dossier.root not in verified:
-            report = verify_dossier(dossier, None, remember=False)
-            if not report.ok:
-                raise DossierError(f"the dossier {dossier.root} does not verify; its reviews decide nothing",
-                                   hint="`harness dossier verify` shows every problem")
-            verified.add(dossier.root)
+        if dossier.root not in done:
+            require_verified(dossier, None, "its reviews decide nothing")
+            done.add(dossier.root)
         entry = next((e for e in dossier.runs() if e.run_id == run.record.run_id), None)
         if entry is None:
             raise DossierError(f"run {run.record.run_id} is not in the dossier {dossier.root}")

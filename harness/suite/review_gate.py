@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.dossier.log import Dossier
-from harness.dossier.runs import verify_record
 from harness.errors import DossierError
 from harness.signing.verify import Trusted
 from harness.suite.file import SuiteFileError, load_suite
@@ -76,13 +75,12 @@ def gate_suite(file: Path, trusted: Trusted, *, suite_id: str | None = None,
         raise SuiteFileError(f"{file} is not the suite file the record {v.record.suite_id} was run with "
                              f"(sha256 {loaded.sha256[:12]}, the record names {v.record.suite_file.sha256[:12]})",
                              hint="the gate's rules come from the suite file: give the one the suite ran with")
-    gated = []
-    for run in v.record.runs:
+    gated, roots = [], set()
+    for run in v.record.runs:  # every run file and every dossier was verified whole just now
         dossier = Dossier.for_package(run.dossier, v.dossiers)
-        record = verify_record(f"{run.dossier}@{run.seq}", trusted, dossiers_dir=v.dossiers).record
-        if record.run_id != run.run_id:  # verify_suite checked it; a second reading must agree
-            raise DossierError(f"{dossier.root} entry {run.seq} is not run {run.run_id}")
-        gated.append(GatedRun(run.package, run.model, record))
-    review = suite_review(loaded.file.gate, gated, v.dossiers)
+        entry = next(e for e in dossier.runs() if e.seq == run.seq)
+        gated.append(GatedRun(run.package, run.model, dossier.record_of(entry)))
+        roots.add(dossier.root)
+    review = suite_review(loaded.file.gate, gated, v.dossiers, verified=roots)
     gate, per_pair = decide_suite(loaded.file.gate, review.runs)
     return SuiteGateResult(verification=v, gate=gate, per_pair=per_pair, review=review)
